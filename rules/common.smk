@@ -1,0 +1,89 @@
+# Python plumbing of the workflow: config validation, dataset/sequence tables, wildcard constraints and the input
+# functions the rules call. No rule lives here.
+
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# The package lives in src/: make it importable here and in every job (local, conda or SLURM; sbatch exports the
+# environment).
+_SRC = str(Path(workflow.basedir) / "src")
+if _SRC not in sys.path:
+    sys.path.insert(0, _SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p)
+
+
+validate(config, schema="../config/schema.yaml")
+
+from motionseg.plan import Plan  # noqa: E402  (needs src/ on sys.path)
+
+PLAN = Plan.from_config(config)
+R = PLAN.results
+PLAN_PER_SEQUENCE_METHODS = PLAN.method_regex(trained=False)
+PLAN_TRAINED_METHODS = PLAN.method_regex(trained=True)
+
+
+wildcard_constraints:
+    dataset=PLAN.regex("datasets"),
+    sequence=r"[^/]+",
+    flow=PLAN.regex("flows"),
+    tracks=PLAN.regex("tracks_ids"),
+    method=PLAN.regex("methods"),
+
+
+# ---------------------------------------------------------------- targets
+
+
+def final_outputs():
+    """Everything `snakemake` builds by default: the reports (which pull in every score, mask, flow and track)."""
+    return PLAN.report_outputs()
+
+
+# ---------------------------------------------------------------- input functions
+
+
+def synth_params(wildcards):
+    return PLAN.dataset(wildcards.dataset)["synthetic"]
+
+
+def ingest_sources(wildcards):
+    """Source files of one sequence (frames or the video; the generated folders for synthetic datasets)."""
+    return PLAN.source_files(wildcards.dataset, wildcards.sequence)
+
+
+def flow_resources_gpu(wildcards):
+    return PLAN.flow_gpu(wildcards.flow)
+
+
+def tracks_inputs(wildcards):
+    return PLAN.tracks_inputs(wildcards.dataset, wildcards.tracks, wildcards.sequence)
+
+
+def tracks_gpu(wildcards):
+    return PLAN.tracks_gpu(wildcards.tracks)
+
+
+def train_inputs(wildcards):
+    return PLAN.train_inputs(
+        wildcards.dataset, wildcards.flow, wildcards.tracks, wildcards.method
+    )
+
+
+def segment_inputs(wildcards):
+    return PLAN.segment_inputs(
+        wildcards.dataset, wildcards.flow, wildcards.tracks, wildcards.method, wildcards.sequence
+    )
+
+
+def method_gpu(wildcards):
+    return PLAN.method_gpu(wildcards.method)
+
+
+def evaluate_inputs(wildcards):
+    return PLAN.evaluate_inputs(
+        wildcards.dataset, wildcards.flow, wildcards.tracks, wildcards.method, wildcards.sequence
+    )

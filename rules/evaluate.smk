@@ -1,0 +1,31 @@
+# Stage 4: J and F per sequence under every configured protocol and selection (motionseg.metrics). Oracle
+# selections are written as separate rows flagged `oracle=True`.
+
+
+rule evaluate:
+    input:
+        unpack(evaluate_inputs),
+    output:
+        scores=f"{R}/{{dataset}}/scores/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.csv",
+        frames=f"{R}/{{dataset}}/scores/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.frames.csv",
+    params:
+        dataset=lambda wildcards: PLAN.dataset_params(wildcards.dataset),
+        cfg=config["evaluation"],
+        keys=lambda wildcards: {
+            "dataset": wildcards.dataset,
+            "flow": wildcards.flow,
+            "tracks": wildcards.tracks,
+            "method": wildcards.method,
+        },
+    log:
+        f"{R}/logs/evaluate/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
+    benchmark:
+        f"{R}/benchmarks/evaluate/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["evaluate"]["mem_mb"],
+        runtime=config["resources"]["evaluate"]["runtime"],
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../scripts/evaluate.py"

@@ -1,0 +1,25 @@
+# Stage 1: optical flow, forward and backward, for every configured gap (motionseg.flow).
+
+
+rule flow:
+    input:
+        frames=rules.ingest.output.frames,
+    output:
+        flow=directory(f"{R}/{{dataset}}/flow/{{flow}}/{{sequence}}"),
+    params:
+        cfg=config["flow"],
+        backend=lambda wildcards: PLAN.flow_backends[wildcards.flow],
+        gaps=lambda wildcards: PLAN.gaps(wildcards.dataset),
+    log:
+        f"{R}/logs/flow/{{dataset}}/{{flow}}/{{sequence}}.log",
+    benchmark:
+        f"{R}/benchmarks/flow/{{dataset}}/{{flow}}/{{sequence}}.tsv"
+    threads: config["resources"]["flow"]["threads"]
+    resources:
+        mem_mb=config["resources"]["flow"]["mem_mb"],
+        runtime=config["resources"]["flow"]["runtime"],
+        gpu=flow_resources_gpu,
+    conda:
+        "../envs/flow.yaml"
+    script:
+        "../scripts/flow.py"

@@ -1,0 +1,107 @@
+# Stage 5: aggregate reports (motionseg.report): per-sequence and summary CSVs, a paper-style markdown table with the
+# published figures beside ours, plots, mask and track overlays, and provenance.
+
+
+rule report:
+    input:
+        scores=PLAN.all_scores(),
+        frames=PLAN.all_frame_scores(),
+    output:
+        summary=report(
+            f"{R}/reports/summary.csv",
+            caption="../report/summary.rst",
+            category="Scores",
+            labels={"table": "summary"},
+        ),
+        per_sequence=report(
+            f"{R}/reports/per_sequence.csv",
+            caption="../report/per_sequence.rst",
+            category="Scores",
+            labels={"table": "per sequence"},
+        ),
+        table=report(
+            f"{R}/reports/table.md",
+            caption="../report/table.rst",
+            category="Scores",
+            labels={"table": "paper-style"},
+        ),
+        plots=report(
+            directory(f"{R}/reports/plots"),
+            patterns=["{name}.png"],
+            caption="../report/plots.rst",
+            category="Plots",
+            labels={"plot": "{name}"},
+        ),
+    params:
+        cfg=config["report"],
+        expected=PLAN.expected_rows(),
+        config=config,
+    log:
+        f"{R}/logs/report/report.log",
+    benchmark:
+        f"{R}/benchmarks/report/report.tsv"
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["report"]["mem_mb"],
+        runtime=config["resources"]["report"]["runtime"],
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../scripts/report.py"
+
+
+rule overlay:
+    input:
+        frames=rules.ingest.output.frames,
+        masks=rules.evaluate.input.masks,
+    output:
+        gif=report(
+            f"{R}/reports/overlays/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.gif",
+            caption="../report/overlay.rst",
+            category="Overlays",
+            subcategory="{dataset}",
+            labels={
+                "sequence": "{sequence}",
+                "method": "{method}",
+                "flow": "{flow}",
+                "tracks": "{tracks}",
+            },
+        ),
+    log:
+        f"{R}/logs/overlay/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
+    benchmark:
+        f"{R}/benchmarks/overlay/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["report"]["mem_mb"],
+        runtime=config["resources"]["report"]["runtime"],
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../scripts/overlay.py"
+
+
+rule track_overlay:
+    input:
+        frames=rules.ingest.output.frames,
+        tracks=rules.tracks.output.tracks,
+    output:
+        gif=report(
+            f"{R}/reports/tracks/{{dataset}}/{{tracks}}/{{sequence}}.gif",
+            caption="../report/track_overlay.rst",
+            category="Tracks",
+            subcategory="{dataset}",
+            labels={"sequence": "{sequence}", "tracks": "{tracks}"},
+        ),
+    log:
+        f"{R}/logs/track_overlay/{{dataset}}/{{tracks}}/{{sequence}}.log",
+    benchmark:
+        f"{R}/benchmarks/track_overlay/{{dataset}}/{{tracks}}/{{sequence}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["report"]["mem_mb"],
+        runtime=config["resources"]["report"]["runtime"],
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../scripts/track_overlay.py"

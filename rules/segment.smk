@@ -1,0 +1,56 @@
+# Stage 3b: masks per sequence. `segment` runs the per-sequence methods (background-motion fit, k-means, ClusterNet
+# modes: motionseg.methods); `infer` applies a trained network (motionseg.train). Both write a mask directory.
+
+
+rule segment:
+    input:
+        unpack(segment_inputs),
+    output:
+        masks=directory(
+            f"{R}/{{dataset}}/masks/{{flow}}/{{tracks}}/{{method}}/{{sequence}}"
+        ),
+    wildcard_constraints:
+        method=PLAN_PER_SEQUENCE_METHODS,
+    params:
+        cfg=lambda wildcards: config[PLAN.method_section(wildcards.method)],
+        seed=config["seed"],
+    log:
+        f"{R}/logs/segment/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
+    benchmark:
+        f"{R}/benchmarks/segment/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.tsv"
+    threads: config["resources"]["segment"]["threads"]
+    resources:
+        mem_mb=config["resources"]["segment"]["mem_mb"],
+        runtime=config["resources"]["segment"]["runtime"],
+        gpu=method_gpu,
+    conda:
+        "../envs/cluster.yaml"
+    script:
+        "../scripts/segment.py"
+
+
+rule infer:
+    input:
+        unpack(segment_inputs),
+    output:
+        masks=directory(
+            f"{R}/{{dataset}}/masks/{{flow}}/{{tracks}}/{{method}}/{{sequence}}"
+        ),
+    wildcard_constraints:
+        method=PLAN_TRAINED_METHODS,
+    params:
+        cfg=config["train"],
+        seed=config["seed"],
+    log:
+        f"{R}/logs/infer/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
+    benchmark:
+        f"{R}/benchmarks/infer/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.tsv"
+    threads: config["resources"]["infer"]["threads"]
+    resources:
+        mem_mb=config["resources"]["infer"]["mem_mb"],
+        runtime=config["resources"]["infer"]["runtime"],
+        gpu=0,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/infer.py"

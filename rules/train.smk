@@ -1,0 +1,26 @@
+# Stage 3a: train a segmentation network from motion over a whole dataset (motionseg.train): `gwm` uses the flow
+# reconstruction loss, `lrtl` adds the trajectory low-rank and temporal losses. Resumable from `work/`.
+
+
+rule train:
+    input:
+        unpack(train_inputs),
+    output:
+        model=f"{R}/{{dataset}}/models/{{flow}}/{{tracks}}/{{method}}/model.pt",
+    params:
+        cfg=config["train"],
+        seed=config["seed"],
+        workdir=lambda wildcards, output: str(Path(output.model).parent / "work"),
+    log:
+        f"{R}/logs/train/{{dataset}}/{{flow}}/{{tracks}}/{{method}}.log",
+    benchmark:
+        f"{R}/benchmarks/train/{{dataset}}/{{flow}}/{{tracks}}/{{method}}.tsv"
+    threads: config["resources"]["train"]["threads"]
+    resources:
+        mem_mb=config["resources"]["train"]["mem_mb"],
+        runtime=config["resources"]["train"]["runtime"],
+        gpu=1,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/train.py"

@@ -1,0 +1,16 @@
+"""Rule `evaluate`: J/F of one sequence under every protocol and selection (motionseg.metrics.run_evaluate)."""
+
+from motionseg.metrics import run_evaluate
+from motionseg.workflow import run_step
+
+run_step(
+    snakemake,
+    run_evaluate,
+    snakemake.input.masks,
+    snakemake.params.dataset,
+    snakemake.wildcards.sequence,
+    snakemake.output.scores,
+    snakemake.params.cfg,
+    keys=snakemake.params.keys,
+    out_frames_csv=snakemake.output.frames,
+)

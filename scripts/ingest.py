@@ -1,0 +1,14 @@
+"""Rule `ingest`: validate and resize one sequence's frames (motionseg.io.ingest.run_ingest)."""
+
+from motionseg.io.ingest import run_ingest
+from motionseg.workflow import run_step
+
+run_step(
+    snakemake,
+    run_ingest,
+    snakemake.params.dataset,
+    snakemake.wildcards.sequence,
+    snakemake.output.frames,
+    snakemake.params.ingest,
+    fail=snakemake.params.fail,
+)

@@ -1,0 +1,17 @@
+"""Rule `report`: aggregate CSVs, paper-style table, plots and provenance (motionseg.report.run_report)."""
+
+from pathlib import Path
+
+from motionseg.report import run_report
+from motionseg.workflow import run_step
+
+run_step(
+    snakemake,
+    run_report,
+    list(snakemake.input.scores),
+    str(Path(snakemake.output.summary).parent),
+    snakemake.params.cfg,
+    config=snakemake.params.config,
+    expected=snakemake.params.expected,
+    frame_csvs=list(snakemake.input.frames),
+)

@@ -1,0 +1,14 @@
+"""Rule `tracks`: point trajectories of one sequence (motionseg.tracks.run_tracks)."""
+
+from motionseg.tracks import run_tracks
+from motionseg.workflow import run_step
+
+run_step(
+    snakemake,
+    run_tracks,
+    snakemake.input.frames,
+    snakemake.input.get("flow"),
+    snakemake.output.tracks,
+    snakemake.params.cfg,
+    backend=snakemake.params.backend,
+)

@@ -1,0 +1,313 @@
+"""The workflow's plan: which (dataset, sequence, flow, tracks, method) jobs exist and where their files go.
+
+``rules/common.smk`` builds one :class:`Plan` from the validated config and its input functions ask it for paths.
+Keeping this logic in the package makes it testable and keeps the DAG fast: planning only lists directories (no
+image is opened), so thousands of sequences cost milliseconds each (see ``bench/dag_scaling.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from motionseg.io.errors import ConfigError
+
+# Methods trained over a whole dataset (motionseg.train); the value says whether the method needs point tracks.
+TRAINED_METHODS: dict[str, bool] = {"gwm": False, "lrtl": True}
+NO_TRACKS = "none"
+
+
+def flow_id(backend: str) -> str:
+    """Path-safe id of a flow backend (``ptlflow:flowformer`` -> ``ptlflow-flowformer``)."""
+    return backend.replace(":", "-")
+
+
+def _alternation(values: list[str]) -> str:
+    return "|".join(re.escape(v) for v in sorted(set(values), key=len, reverse=True)) or "(?!)"
+
+
+@dataclass
+class Plan:
+    """Datasets, sequences, backend combinations and output paths of one workflow run."""
+
+    config: dict[str, Any]
+    results: str = "results"
+    _sequences: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Plan:
+        """Build the plan from a validated config (see config/schema.yaml)."""
+        plan = cls(config=config, results=str(config.get("results", "results")).rstrip("/"))
+        names = [d["name"] for d in config["datasets"]]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ConfigError("datasets", f"dataset names must be unique, repeated: {sorted(dupes)}")
+        for method in config["methods"]:
+            if method not in plan.method_registry:
+                raise ConfigError("methods", f"unknown method '{method}' (known: {sorted(plan.method_registry)})")
+        return plan
+
+    # ------------------------------------------------------------------ registry
+
+    @cached_property
+    def method_registry(self) -> dict[str, dict[str, bool]]:
+        """method name -> {uses_tracks, oracle, gpu, trained}."""
+        from motionseg.methods import METHODS
+
+        reg = {m: dict(info, trained=False) for m, info in METHODS.items()}
+        for m, uses_tracks in TRAINED_METHODS.items():
+            reg[m] = {"uses_tracks": uses_tracks, "oracle": False, "gpu": True, "trained": True}
+        return reg
+
+    # ------------------------------------------------------------------ datasets and sequences
+
+    def dataset(self, name: str) -> dict[str, Any]:
+        """The config entry of dataset ``name``."""
+        for d in self.config["datasets"]:
+            if d["name"] == name:
+                return d
+        raise ConfigError("datasets", f"no dataset named '{name}'")
+
+    @property
+    def dataset_names(self) -> list[str]:
+        return [d["name"] for d in self.config["datasets"]]
+
+    def sequences(self, dataset: str) -> list[str]:
+        """Sequence names of ``dataset`` after the dataset's and the global ``sequences`` subsets."""
+        if dataset not in self._sequences:
+            ds = self.dataset(dataset)
+            if "synthetic" in ds:
+                from motionseg.synth import synth_sequence_names
+
+                names = synth_sequence_names(int(ds["synthetic"]["n_sequences"]))
+            else:
+                from motionseg.io.datasets import list_sequences
+
+                names = list_sequences(ds["root"], ds["layout"])
+            for key, subset in ((f"datasets[{dataset}].sequences", ds.get("sequences")),):
+                if subset:
+                    unknown = sorted(set(subset) - set(names))
+                    if unknown:
+                        raise ConfigError(key, f"sequences not found in {ds['root']}: {unknown}")
+                    names = [n for n in names if n in set(subset)]
+            wanted = self.config.get("sequences") or []
+            if wanted:
+                names = [n for n in names if n in set(wanted)]
+            self._sequences[dataset] = names
+        return self._sequences[dataset]
+
+    def source_files(self, dataset: str, sequence: str) -> list[str]:
+        """Input files of the ingest job of one sequence (so touching one frame reruns that sequence only)."""
+        ds = self.dataset(dataset)
+        root = Path(ds["root"])
+        if "synthetic" in ds:
+            return [str(root / "JPEGImages" / sequence), str(root / "Annotations" / sequence)]
+        from motionseg.io.datasets import get_sequence
+
+        info = get_sequence(ds["root"], ds["layout"], sequence)
+        if info.video_path is not None:
+            return [str(info.video_path)]
+        return [str(p) for p in info.frame_paths]
+
+    def gt_files(self, dataset: str, sequence: str) -> list[str]:
+        """Ground-truth files of one sequence (inputs of its evaluation jobs); empty when it has no GT."""
+        ds = self.dataset(dataset)
+        if "synthetic" in ds:
+            return [str(Path(ds["root"]) / "Annotations" / sequence)]
+        from motionseg.io.datasets import get_sequence
+
+        info = get_sequence(ds["root"], ds["layout"], sequence)
+        out: list[str] = []
+        for paths in info.gt_paths.values():
+            out.extend(str(p) for p in (paths if isinstance(paths, list | tuple) else [paths]))
+        return sorted(out)
+
+    # ------------------------------------------------------------------ backends and combinations
+
+    @property
+    def flow_backends(self) -> dict[str, str]:
+        """flow id -> flow backend name."""
+        return {flow_id(b): b for b in self.config["flow"]["backends"]}
+
+    @property
+    def flows(self) -> list[str]:
+        return list(self.flow_backends)
+
+    def tracks_for_flow(self, flow: str) -> list[str]:
+        """Track ids usable with flow id ``flow``: ``flowchain-<flow>`` and the CoTracker backends."""
+        out = []
+        for b in self.config["tracks"]["backends"]:
+            out.append(f"flowchain-{flow}" if b == "flowchain" else b)
+        return out
+
+    def tracks_backend(self, tracks: str) -> tuple[str, str | None]:
+        """(backend, flow id or None) of a track id."""
+        if tracks.startswith("flowchain-"):
+            return "flowchain", tracks[len("flowchain-") :]
+        return tracks, None
+
+    @property
+    def tracks_ids(self) -> list[str]:
+        ids = {t for f in self.flows for t in self.tracks_for_flow(f)}
+        return sorted(ids | {NO_TRACKS})
+
+    @property
+    def methods(self) -> list[str]:
+        return list(self.config["methods"])
+
+    def method_regex(self, trained: bool) -> str:
+        """Regex alternation of the configured methods that are (or are not) trained networks."""
+        return _alternation([m for m in self.methods if self.method_registry[m]["trained"] == trained])
+
+    @staticmethod
+    def method_section(method: str) -> str:
+        """Config section holding a per-sequence method's settings (``clusternet-*`` -> ``cluster``)."""
+        return "cluster" if method.startswith("clusternet") else method
+
+    def combos(self) -> list[tuple[str, str, str]]:
+        """All (flow, tracks, method) combinations; tracks is ``none`` for methods that use none."""
+        out = []
+        for f in self.flows:
+            for m in self.methods:
+                if self.method_registry[m]["uses_tracks"]:
+                    out.extend((f, t, m) for t in self.tracks_for_flow(f))
+                else:
+                    out.append((f, NO_TRACKS, m))
+        return out
+
+    def regex(self, what: str) -> str:
+        """Regex alternation of the configured ``datasets``, ``flows``, ``tracks_ids`` or ``methods``."""
+        values = {
+            "datasets": self.dataset_names,
+            "flows": self.flows,
+            "tracks_ids": self.tracks_ids,
+            "methods": self.methods,
+        }[what]
+        return _alternation(values)
+
+    def gaps(self, dataset: str) -> list[int]:
+        """Flow gaps of ``dataset`` (its ``flow_gaps`` or the global ``flow.gaps``)."""
+        return list(self.dataset(dataset).get("flow_gaps") or self.config["flow"]["gaps"])
+
+    # ------------------------------------------------------------------ paths
+
+    def frames(self, dataset: str, sequence: str) -> str:
+        return f"{self.results}/{dataset}/frames/{sequence}.npz"
+
+    def flow(self, dataset: str, flow: str, sequence: str) -> str:
+        return f"{self.results}/{dataset}/flow/{flow}/{sequence}"
+
+    def tracks(self, dataset: str, tracks: str, sequence: str) -> str:
+        return f"{self.results}/{dataset}/tracks/{tracks}/{sequence}.npz"
+
+    def model(self, dataset: str, flow: str, tracks: str, method: str) -> str:
+        return f"{self.results}/{dataset}/models/{flow}/{tracks}/{method}/model.pt"
+
+    def masks(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> str:
+        return f"{self.results}/{dataset}/masks/{flow}/{tracks}/{method}/{sequence}"
+
+    def scores(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> str:
+        return f"{self.results}/{dataset}/scores/{flow}/{tracks}/{method}/{sequence}.csv"
+
+    def frame_scores(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> str:
+        return f"{self.results}/{dataset}/scores/{flow}/{tracks}/{method}/{sequence}.frames.csv"
+
+    def all_scores(self) -> list[str]:
+        return [
+            self.scores(d, f, t, m, s)
+            for d in self.dataset_names
+            for s in self.sequences(d)
+            for f, t, m in self.combos()
+        ]
+
+    def all_frame_scores(self) -> list[str]:
+        return [p[: -len(".csv")] + ".frames.csv" for p in self.all_scores()]
+
+    def expected_rows(self) -> list[dict[str, str]]:
+        """One dict per expected (dataset, sequence, flow, tracks, method): what the report must account for."""
+        return [
+            {"dataset": d, "sequence": s, "flow": f, "tracks": t, "method": m}
+            for d in self.dataset_names
+            for s in self.sequences(d)
+            for f, t, m in self.combos()
+        ]
+
+    def overlays(self) -> list[str]:
+        """Mask-overlay GIFs: the first ``report.overlays_per_dataset`` sequences of each dataset, every combo."""
+        n = int(self.config["report"]["overlays_per_dataset"])
+        return [
+            f"{self.results}/reports/overlays/{d}/{f}/{t}/{m}/{s}.gif"
+            for d in self.dataset_names
+            for s in self.sequences(d)[:n]
+            for f, t, m in self.combos()
+        ]
+
+    def track_overlays(self) -> list[str]:
+        """Track-overlay GIFs for the same sequences as :meth:`overlays`, one per track id in use."""
+        n = int(self.config["report"]["overlays_per_dataset"])
+        used = sorted({t for _, t, _ in self.combos() if t != NO_TRACKS})
+        return [
+            f"{self.results}/reports/tracks/{d}/{t}/{s}.gif"
+            for d in self.dataset_names
+            for s in self.sequences(d)[:n]
+            for t in used
+        ]
+
+    def report_outputs(self) -> list[str]:
+        base = f"{self.results}/reports"
+        return [f"{base}/summary.csv", f"{base}/per_sequence.csv", f"{base}/table.md", *self.overlays(),
+                *self.track_overlays()]
+
+    # ------------------------------------------------------------------ rule inputs and resources
+
+    def flow_gpu(self, flow: str) -> int:
+        from motionseg.flow import is_learned
+
+        return int(is_learned(self.flow_backends[flow]))
+
+    def tracks_gpu(self, tracks: str) -> int:
+        from motionseg.tracks import is_learned
+
+        return int(is_learned(self.tracks_backend(tracks)[0]))
+
+    def method_gpu(self, method: str) -> int:
+        return int(self.method_registry[method]["gpu"])
+
+    def tracks_inputs(self, dataset: str, tracks: str, sequence: str) -> dict[str, str]:
+        backend, flow = self.tracks_backend(tracks)
+        inputs = {"frames": self.frames(dataset, sequence)}
+        if flow is not None:
+            inputs["flow"] = self.flow(dataset, flow, sequence)
+        return inputs
+
+    def train_inputs(self, dataset: str, flow: str, tracks: str, method: str) -> dict[str, list[str]]:
+        seqs = self.sequences(dataset)
+        inputs = {
+            "frames": [self.frames(dataset, s) for s in seqs],
+            "flow": [self.flow(dataset, flow, s) for s in seqs],
+        }
+        if tracks != NO_TRACKS:
+            inputs["tracks"] = [self.tracks(dataset, tracks, s) for s in seqs]
+        return inputs
+
+    def segment_inputs(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> dict[str, str]:
+        inputs = {"frames": self.frames(dataset, sequence), "flow": self.flow(dataset, flow, sequence)}
+        if self.method_registry[method]["trained"]:
+            inputs["model"] = self.model(dataset, flow, tracks, method)
+        if tracks != NO_TRACKS:
+            inputs["tracks"] = self.tracks(dataset, tracks, sequence)
+        return inputs
+
+    def dataset_params(self, name: str) -> dict[str, Any]:
+        """Dataset entry as passed to jobs: without the ``sequences`` subset, so that changing the subset does not
+        rerun the jobs of the sequences that stay."""
+        return {k: v for k, v in self.dataset(name).items() if k != "sequences"}
+
+    def evaluate_inputs(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> dict[str, Any]:
+        return {
+            "masks": self.masks(dataset, flow, tracks, method, sequence),
+            "gt": self.gt_files(dataset, sequence),
+        }
