@@ -105,25 +105,18 @@ class Plan:
         root = Path(ds["root"])
         if "synthetic" in ds:
             return [str(root / "JPEGImages" / sequence), str(root / "Annotations" / sequence)]
-        from motionseg.io.datasets import get_sequence
+        from motionseg.io.datasets import source_files
 
-        info = get_sequence(ds["root"], ds["layout"], sequence)
-        if info.video_path is not None:
-            return [str(info.video_path)]
-        return [str(p) for p in info.frame_paths]
+        return [str(p) for p in source_files(ds["root"], ds["layout"], sequence)]
 
     def gt_files(self, dataset: str, sequence: str) -> list[str]:
         """Ground-truth files of one sequence (inputs of its evaluation jobs); empty when it has no GT."""
         ds = self.dataset(dataset)
         if "synthetic" in ds:
             return [str(Path(ds["root"]) / "Annotations" / sequence)]
-        from motionseg.io.datasets import get_sequence
+        from motionseg.io.datasets import gt_files
 
-        info = get_sequence(ds["root"], ds["layout"], sequence)
-        out: list[str] = []
-        for paths in info.gt_paths.values():
-            out.extend(str(p) for p in (paths if isinstance(paths, list | tuple) else [paths]))
-        return sorted(out)
+        return [str(p) for p in gt_files(ds["root"], ds["layout"], sequence)]
 
     # ------------------------------------------------------------------ backends and combinations
 

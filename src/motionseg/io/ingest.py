@@ -1,0 +1,76 @@
+"""Frame ingest: read and validate one sequence, resize it to the working resolution, cache it as one npz file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from motionseg.io.datasets import SequenceInfo, get_sequence, load_frames
+from motionseg.io.ingest_format import Ingested, save_ingested
+
+# Sequences at least this long show a progress bar while they are read.
+PROGRESS_MIN_FRAMES = 50
+
+
+def working_size(orig_h: int, orig_w: int, height: int | None) -> tuple[int, int]:
+    """(h, w) working size in px: ``height`` rows, width keeping the aspect ratio rounded to a multiple of 8 (>= 8).
+
+    ``height=None`` keeps the original size.
+    """
+    if height is None:
+        return orig_h, orig_w
+    w = max(8, int(round(orig_w * height / orig_h / 8.0)) * 8)
+    return int(height), w
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize uint8 [T, H, W, 3] frames to ``size`` = (h, w): INTER_AREA when shrinking, INTER_LINEAR otherwise."""
+    h, w = size
+    if frames.shape[1:3] == (h, w):
+        return frames
+    shrink = h * w < frames.shape[1] * frames.shape[2]
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in frames])
+
+
+def _manifest(dataset_cfg: dict, info: SequenceInfo, orig_hw: tuple[int, int], work_hw: tuple[int, int]) -> dict:
+    def gt_str(v: Path | list[Path]) -> str | list[str]:
+        return [str(p) for p in v] if isinstance(v, list) else str(v)
+
+    return {
+        "dataset": dataset_cfg["name"],
+        "sequence": info.name,
+        "layout": info.layout,
+        "root": str(dataset_cfg["root"]),
+        "frames": [str(p) for p in info.frame_paths] if info.frame_paths is not None else None,
+        "video": str(info.video_path) if info.video_path is not None else None,
+        "gt_paths": {name: gt_str(info.gt_paths[name]) for name in info.annotated},
+        "gt_encoding": info.gt_encoding,
+        "annotated": list(info.annotated),
+        "orig_hw": list(orig_hw),
+        "working_hw": list(work_hw),
+    }
+
+
+def run_ingest(dataset_cfg: dict, sequence: str, out_path: str | Path, ingest_cfg: dict) -> None:
+    """Rule entry point: ingest ``sequence`` of ``dataset_cfg`` (name, layout, root) into ``out_path`` (npz).
+
+    Frames are validated (see :func:`motionseg.io.datasets.load_frames`), resized to ``ingest_cfg["height"]`` rows
+    (null = original size) and written atomically with the manifest (source paths, GT paths, annotated frames).
+    """
+    info = get_sequence(dataset_cfg["root"], dataset_cfg["layout"], sequence)
+    frames = load_frames(info, progress=len(info.frame_names) >= PROGRESS_MIN_FRAMES)
+    orig_hw = (int(frames.shape[1]), int(frames.shape[2]))
+    work_hw = working_size(*orig_hw, ingest_cfg["height"])
+    frames = resize_frames(frames, work_hw)
+    save_ingested(
+        out_path,
+        Ingested(
+            frames=frames,
+            names=list(info.frame_names),
+            orig_hw=orig_hw,
+            manifest=_manifest(dataset_cfg, info, orig_hw, work_hw),
+        ),
+    )
