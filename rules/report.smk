@@ -6,6 +6,8 @@ rule report:
     input:
         scores=PLAN.all_scores(),
         frames=PLAN.all_frame_scores(),
+        flow_meta=PLAN.flow_meta_inputs(),
+        tracks_meta=PLAN.tracks_meta_inputs(),
     output:
         summary=report(
             f"{R}/reports/summary.csv",
@@ -25,12 +27,31 @@ rule report:
             category="Scores",
             labels={"table": "paper-style"},
         ),
+        table_html=report(
+            f"{R}/reports/table.html",
+            caption="../report/table.rst",
+            category="Scores",
+            labels={"table": "paper-style (web page)"},
+        ),
+        missing=report(
+            f"{R}/reports/missing.csv",
+            caption="../report/missing.rst",
+            category="Scores",
+            labels={"table": "missing or failed"},
+        ),
+        provenance=report(
+            f"{R}/reports/provenance.json",
+            caption="../report/provenance.rst",
+            category="Scores",
+            labels={"table": "provenance"},
+        ),
         plots=report(
             directory(f"{R}/reports/plots"),
-            patterns=["{name}.png"],
+            patterns=["{kind}__{dataset}__{protocol}__{group}.png"],
             caption="../report/plots.rst",
             category="Plots",
-            labels={"plot": "{name}"},
+            subcategory="{dataset}",
+            labels={"plot": "{kind}", "protocol": "{protocol}", "rows": "{group}"},
         ),
     params:
         cfg=config["report"],
@@ -55,8 +76,9 @@ rule overlay:
         frames=rules.ingest.output.frames,
         masks=rules.evaluate.input.masks,
     output:
-        gif=report(
-            f"{R}/reports/overlays/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.gif",
+        gif=f"{R}/reports/overlays/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.gif",
+        html=report(
+            f"{R}/reports/overlays/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.html",
             caption="../report/overlay.rst",
             category="Overlays",
             subcategory="{dataset}",
@@ -67,6 +89,8 @@ rule overlay:
                 "tracks": "{tracks}",
             },
         ),
+    params:
+        overlay=config["report"]["overlay"],
     log:
         f"{R}/logs/overlay/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
     benchmark:
@@ -105,3 +129,31 @@ rule track_overlay:
         "../envs/core.yaml"
     script:
         "../scripts/track_overlay.py"
+
+
+rule flow_strip:
+    input:
+        frames=rules.ingest.output.frames,
+        flow=rules.flow.output.flow,
+    output:
+        png=report(
+            f"{R}/reports/flow/{{dataset}}/{{flow}}/{{sequence}}.png",
+            caption="../report/flow_strip.rst",
+            category="Flow",
+            subcategory="{dataset}",
+            labels={"sequence": "{sequence}", "flow": "{flow}"},
+        ),
+    params:
+        n_frames=config["report"]["flow_strip"]["n_frames"],
+    log:
+        f"{R}/logs/flow_strip/{{dataset}}/{{flow}}/{{sequence}}.log",
+    benchmark:
+        f"{R}/benchmarks/flow_strip/{{dataset}}/{{flow}}/{{sequence}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["report"]["mem_mb"],
+        runtime=config["resources"]["report"]["runtime"],
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../scripts/flow_strip.py"

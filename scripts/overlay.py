@@ -1,6 +1,15 @@
-"""Rule `overlay`: GIF of frames, GT contour and predicted mask for one sequence (motionseg.report.render_overlay)."""
+"""Rule `overlay`: GIF and HTML page of frames, GT contour and predicted mask (motionseg.report.render_overlay)."""
 
 from motionseg.report import render_overlay
 from motionseg.workflow import run_step
 
-run_step(snakemake, render_overlay, snakemake.input.frames, snakemake.input.masks, None, snakemake.output.gif)
+run_step(
+    snakemake,
+    render_overlay,
+    snakemake.input.frames,
+    snakemake.input.masks,
+    None,
+    snakemake.output.gif,
+    out_html=snakemake.output.html,
+    **snakemake.params.overlay,
+)

@@ -14,4 +14,6 @@ run_step(
     config=snakemake.params.config,
     expected=snakemake.params.expected,
     frame_csvs=list(snakemake.input.frames),
+    flow_meta=list(snakemake.input.flow_meta),
+    tracks_meta=list(snakemake.input.tracks_meta),
 )

@@ -249,10 +249,31 @@ class Plan:
             for t in used
         ]
 
+    def flow_strips(self) -> list[str]:
+        """Flow-visualisation strips for the same sequences as :meth:`overlays`, one per flow backend."""
+        n = int(self.config["report"]["overlays_per_dataset"])
+        return [
+            f"{self.results}/reports/flow/{d}/{f}/{s}.png"
+            for d in self.dataset_names
+            for s in self.sequences(d)[:n]
+            for f in self.flows
+        ]
+
+    def flow_meta_inputs(self) -> list[str]:
+        """One flow directory per (dataset, flow backend): the report reads backend/checkpoint provenance there."""
+        return [self.flow(d, f, self.sequences(d)[0]) for d in self.dataset_names if self.sequences(d)
+                for f in self.flows]
+
+    def tracks_meta_inputs(self) -> list[str]:
+        """One track file per (dataset, track id in use), for provenance (see :meth:`flow_meta_inputs`)."""
+        used = sorted({t for _, t, _ in self.combos() if t != NO_TRACKS})
+        return [self.tracks(d, t, self.sequences(d)[0]) for d in self.dataset_names if self.sequences(d)
+                for t in used]
+
     def report_outputs(self) -> list[str]:
         base = f"{self.results}/reports"
         return [f"{base}/summary.csv", f"{base}/per_sequence.csv", f"{base}/table.md", *self.overlays(),
-                *self.track_overlays()]
+                *self.track_overlays(), *self.flow_strips()]
 
     # ------------------------------------------------------------------ rule inputs and resources
 
