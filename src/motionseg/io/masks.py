@@ -68,9 +68,16 @@ def read_mask_dir(mask_dir: str | Path, with_probs: bool = True) -> MaskSet:
     if not pngs:
         raise InputError(mask_dir, "no .png masks in mask directory")
     names = [p.stem for p in pngs]
-    fg = np.stack([np.asarray(Image.open(p)) for p in pngs])
-    if fg.ndim == 4:
-        fg = fg.any(axis=-1)
+    arrays = []
+    for p in pngs:
+        try:
+            a = np.asarray(Image.open(p))
+        except Exception as exc:
+            raise InputError(p, f"unreadable mask PNG ({exc})") from exc
+        if arrays and a.shape[:2] != arrays[0].shape[:2]:
+            raise InputError(p, f"mask is {a.shape[1]}x{a.shape[0]}, the others are {arrays[0].shape[1]}x{arrays[0].shape[0]}")
+        arrays.append(a if a.ndim == 2 else a.any(axis=-1) if a.ndim == 3 else a)
+    fg = np.stack(arrays)
     fg = fg > 0
     probs = fg_segments = None
     seg_path = mask_dir / "segments.npz"

@@ -1,0 +1,484 @@
+"""Scoring mask folders and mask directories against ground truth.
+
+Two entry points share the per-frame scorer of :mod:`motionseg.metrics.jf`:
+
+- :func:`evaluate_dirs`: any ``<seq>/<frame>.png`` prediction folder against a ``<seq>/<frame>.png`` GT folder (the
+  ``motionseg evaluate`` command; any nonzero pixel is foreground, so multi-object label maps are merged into one
+  foreground; palette PNGs are read by index, colour PNGs by "any channel nonzero", alpha ignored).
+- :func:`run_evaluate`: one sequence of the workflow (a mask directory, GT from :mod:`motionseg.io.datasets`), every
+  configured protocol x selection, one CSV row each.
+
+The frames of a sequence (whose positions the protocols use) are the dataset's frame list in the workflow, and the
+union of the GT and prediction frame names in natural order in the CLI (predictions normally cover every video frame,
+GT may be sparse); each protocol then picks the annotated frames it scores.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
+from multiprocessing import get_all_start_methods, get_context
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm import tqdm
+
+from motionseg.io.atomic import atomic_path
+from motionseg.io.errors import ConfigError, InputError
+from motionseg.io.masks import MaskSet, read_mask_dir
+from motionseg.metrics.jf import DECAY_MODES, frame_jf, sequence_stats
+from motionseg.metrics.protocols import PROTOCOLS, Protocol, get_protocol, video_order
+from motionseg.metrics.selection import ORACLE_SELECTIONS, SELECTIONS, binary_candidates, segment_masks, select
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SIDECARS: frozenset[str] = frozenset({"meta.json", "segments.npz"})  # allowed beside the PNGs of a mask directory
+MISSING_MODES: tuple[str, ...] = ("error", "empty")
+STAT_COLUMNS: list[str] = ["J_mean", "J_recall", "J_decay", "F_mean", "F_recall", "F_decay", "n_frames"]
+KEY_COLUMNS: list[str] = ["dataset", "sequence", "flow", "tracks", "method", "mode", "protocol", "selection", "oracle"]
+SCORE_COLUMNS: list[str] = KEY_COLUMNS + STAT_COLUMNS
+FRAME_COLUMNS: list[str] = KEY_COLUMNS + ["frame", "J", "F", "segment"]
+CHUNK = 8  # frames per worker task
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_png_mask(path: str | Path) -> np.ndarray:
+    """Foreground of a PNG mask: bool [H, W], True where the pixel is nonzero.
+
+    Palette PNGs are read as indices (index 0 = background), grey PNGs by value, colour PNGs by "any colour channel
+    nonzero" (alpha ignored). Raises InputError naming the file when it is missing, not a PNG or undecodable.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(path, "mask file does not exist") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read mask file ({exc})") from exc
+    if not data.startswith(PNG_SIGNATURE) or len(data) < 33:
+        raise InputError(path, "not a PNG file (masks must be PNG images)")
+    arr: np.ndarray | None
+    if data[25] == 3:  # IHDR colour type 3 = palette: keep the indices
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                arr = np.asarray(im)
+        except Exception as exc:  # PIL raises several types for corrupt files
+            raise InputError(path, f"cannot decode PNG ({exc})") from exc
+    else:
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise InputError(path, "cannot decode PNG")
+    if arr.ndim == 3:
+        if arr.shape[2] in (2, 4):
+            arr = arr[..., :-1]
+        return arr.any(axis=2)
+    return arr != 0
+
+
+def list_mask_pngs(seq_dir: str | Path) -> dict[str, Path]:
+    """``{frame name: path}`` of the ``<frame>.png`` files of one sequence folder.
+
+    Hidden files and the mask-directory sidecars (``meta.json``, ``segments.npz``) are skipped; any other file or a
+    sub-folder raises InputError naming it.
+    """
+    seq_dir = Path(seq_dir)
+    if not seq_dir.is_dir():
+        raise InputError(seq_dir, "sequence folder does not exist")
+    out: dict[str, Path] = {}
+    for p in sorted(seq_dir.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if p.is_dir():
+            raise InputError(p, "unexpected folder inside a sequence folder (expected only <frame>.png masks)")
+        if p.suffix == ".png":
+            out[p.stem] = p
+        elif p.name not in SIDECARS:
+            raise InputError(p, "not a PNG mask (every file of a sequence folder must be <frame>.png)")
+    return out
+
+
+# ---------------------------------------------------------------- parallel scoring
+
+
+def _n_workers(workers: int) -> int:
+    """``workers`` if >= 1, else every CPU this process may use."""
+    if workers >= 1:
+        return workers
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _init_worker() -> None:
+    cv2.setNumThreads(1)
+
+
+def _score_path_chunk(chunk: list[tuple[str, str | None, float]]) -> list[tuple[float, float, bool]] | InputError:
+    """Score ``(gt_png, pred_png or None (= empty), bound_th)`` tasks; an InputError is returned, not raised (it
+    would not survive pickling back from a worker)."""
+    out = []
+    try:
+        for gt_path, pred_path, bound_th in chunk:
+            gt = read_png_mask(gt_path)
+            pred = np.zeros_like(gt) if pred_path is None else read_png_mask(pred_path)
+            if pred.shape != gt.shape:
+                raise InputError(pred_path, f"mask is {pred.shape[1]}x{pred.shape[0]} (WxH) but its GT {gt_path} is "
+                                            f"{gt.shape[1]}x{gt.shape[0]}")
+            out.append(frame_jf(gt, pred, bound_th=bound_th))
+    except InputError as exc:
+        return exc
+    return out
+
+
+def _score_array_chunk(chunk: list[tuple[np.ndarray, np.ndarray, float]]) -> list[np.ndarray]:
+    """Score ``(gt bool [H, W], candidates bool [K, H, W], bound_th)`` tasks: one float [3, K] (J, F, both-empty)
+    per task."""
+    out = []
+    for gt, cands, bound_th in chunk:
+        out.append(np.array([frame_jf(gt, c, bound_th=bound_th) for c in cands], dtype=np.float64).T)
+    return out
+
+
+def _chunked(tasks: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of ``size`` tasks (the last may be shorter), produced lazily."""
+    it = iter(tasks)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _run_chunks(func: Callable[[list], Any], tasks: Iterable[Any], n_tasks: int, workers: int, progress: bool,
+                desc: str) -> list:
+    """``func`` over chunks of ``tasks`` (in a process pool when workers > 1), results concatenated in task order.
+
+    ``tasks`` may be a generator (consumed lazily when run in-process, so that big arrays are not all held at once);
+    ``n_tasks`` is its length.
+    """
+    n = min(_n_workers(workers), math.ceil(n_tasks / CHUNK))
+    bar = tqdm(total=n_tasks, desc=desc, unit="frame", file=sys.stderr, disable=not progress, leave=False)
+    results: list = []
+    pool = None
+    try:
+        if n <= 1:
+            parts: Iterable = map(func, _chunked(tasks, CHUNK))
+        else:
+            method = "fork" if "fork" in get_all_start_methods() else None
+            pool = get_context(method).Pool(n, initializer=_init_worker)
+            parts = pool.imap(func, _chunked(tasks, CHUNK))
+        for part in parts:
+            if isinstance(part, InputError):
+                raise InputError(part.path, part.problem)
+            results.extend(part)
+            bar.update(len(part))
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    return results
+
+
+# ---------------------------------------------------------------- per-sequence statistics
+
+
+def apply_empty_rule(
+    j: np.ndarray, f: np.ndarray, both_empty: np.ndarray, protocol: Protocol
+) -> tuple[np.ndarray, np.ndarray]:
+    """J and F (any shape, official convention) with frames where both masks are empty set to the protocol's value."""
+    if protocol.empty_empty == 1.0:
+        return j, f
+    e = np.asarray(both_empty, dtype=bool)
+    return np.where(e, protocol.empty_empty, j), np.where(e, protocol.empty_empty, f)
+
+
+def stats_row(j: np.ndarray, f: np.ndarray, decay: str) -> dict[str, float | int]:
+    """The seven statistic columns of one sequence from per-frame J and F float [n]."""
+    jm, jr, jd = sequence_stats(j, decay)  # type: ignore[arg-type]
+    fm, fr, fd = sequence_stats(f, decay)  # type: ignore[arg-type]
+    return {"J_mean": jm, "J_recall": jr, "J_decay": jd, "F_mean": fm, "F_recall": fr, "F_decay": fd,
+            "n_frames": int(np.size(j))}
+
+
+def _check_choice(value: str, choices: Sequence[str], what: str) -> str:
+    if value not in choices:
+        raise ValueError(f"{what} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------- folders of PNGs (the CLI)
+
+
+def evaluate_dirs(
+    gt_dir: str | Path,
+    pred_dir: str | Path,
+    protocol: str = "davis2017-unsup",
+    *,
+    layout: str = "davis",
+    missing: str = "error",
+    decay: str = "correct",
+    bound_th: float = 0.008,
+    workers: int = 1,
+    sequences: Sequence[str] | None = None,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score every GT sequence of ``gt_dir`` against ``pred_dir`` (both ``<seq>/<frame>.png``, nonzero = foreground).
+
+    protocol: a name of :data:`PROTOCOLS`; layout: dataset layout for layout-dependent protocols (``gwm``);
+    missing: ``error`` (a missing prediction PNG of a scored frame raises InputError) or ``empty`` (scored as an
+    empty mask); decay: ``correct`` or ``official``; bound_th: F tolerance; workers: processes (0 = all CPUs);
+    sequences: subset of GT sequences (default all). Sequences only in ``pred_dir`` are ignored.
+
+    Returns ``(per_sequence, per_frame)``: per_sequence has columns ``sequence`` + :data:`STAT_COLUMNS` (J/F in
+    [0, 1]), one row per GT sequence in name order; per_frame has ``sequence, frame, J, F``.
+    """
+    proto = get_protocol(protocol)
+    _check_choice(missing, MISSING_MODES, "missing")
+    _check_choice(decay, DECAY_MODES, "decay")
+    gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
+    for d, what in ((gt_dir, "GT"), (pred_dir, "prediction")):
+        if not d.is_dir():
+            raise InputError(d, f"{what} folder does not exist")
+    all_seqs = sorted(p.name for p in gt_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not all_seqs:
+        raise InputError(gt_dir, "no sequence folders in the GT folder (expected <seq>/<frame>.png)")
+    if sequences is not None:
+        unknown = sorted(set(sequences) - set(all_seqs))
+        if unknown:
+            raise InputError(gt_dir, f"requested sequences not in the GT folder: {', '.join(unknown)}")
+        all_seqs = [s for s in all_seqs if s in set(sequences)]
+
+    tasks: list[tuple[str, str | None, float]] = []
+    frames_of: dict[str, list[str]] = {}
+    for seq in all_seqs:
+        gt_files = list_mask_pngs(gt_dir / seq)
+        seq_pred = pred_dir / seq
+        if not seq_pred.is_dir():
+            raise InputError(seq_pred, f"sequence {seq!r} is in the GT folder but has no prediction folder")
+        pred_files = list_mask_pngs(seq_pred)
+        video = video_order([*gt_files, *pred_files])
+        scored = proto.scored_frames(video, gt_files, layout)
+        for name in scored:
+            pp = pred_files.get(name)
+            if pp is None and missing == "error":
+                raise InputError(seq_pred / f"{name}.png", "missing prediction for an annotated frame "
+                                                           "(--missing empty scores it as an empty mask)")
+            tasks.append((str(gt_files[name]), None if pp is None else str(pp), bound_th))
+        frames_of[seq] = scored
+
+    scores = _run_chunks(_score_path_chunk, tasks, len(tasks), workers, progress, f"evaluate {protocol}")
+    arr = np.array(scores, dtype=np.float64).reshape(-1, 3)
+    j, f = apply_empty_rule(arr[:, 0], arr[:, 1], arr[:, 2].astype(bool), proto)
+
+    rows, frame_rows, start = [], [], 0
+    for seq in all_seqs:
+        names = frames_of[seq]
+        sl = slice(start, start + len(names))
+        start += len(names)
+        rows.append({"sequence": seq, **stats_row(j[sl], f[sl], decay)})
+        frame_rows.append(pd.DataFrame({"sequence": seq, "frame": names, "J": j[sl], "F": f[sl]}))
+    per_seq = pd.DataFrame(rows, columns=["sequence", *STAT_COLUMNS])
+    per_frame = (pd.concat(frame_rows, ignore_index=True) if frame_rows
+                 else pd.DataFrame(columns=["sequence", "frame", "J", "F"]))
+    return per_seq, per_frame
+
+
+def with_summary_rows(per_seq: pd.DataFrame, per_frame: pd.DataFrame) -> pd.DataFrame:
+    """``per_seq`` followed by a ``_MEAN_`` row and a ``_FRAME_POOLED_`` row.
+
+    ``_MEAN_``: mean over sequences of each statistic (sequences without scored frames skipped), the DAVIS convention.
+    ``_FRAME_POOLED_``: mean and recall over all scored frames of all sequences pooled (from the per-frame values);
+    decay is a per-sequence quantity and is left empty (NaN) there. ``n_frames`` is the total in both rows.
+    """
+    valid = per_seq[per_seq["n_frames"] > 0]
+    total = int(per_seq["n_frames"].sum())
+    mean_row: dict[str, Any] = {"sequence": "_MEAN_", "n_frames": total}
+    pooled_row: dict[str, Any] = {"sequence": "_FRAME_POOLED_", "n_frames": total}
+    for m in ("J", "F"):
+        for s in ("mean", "recall", "decay"):
+            col = f"{m}_{s}"
+            mean_row[col] = float(valid[col].mean()) if len(valid) else math.nan
+        v = per_frame[m].to_numpy(dtype=np.float64)
+        pooled_row[f"{m}_mean"] = float(v.mean()) if v.size else math.nan
+        pooled_row[f"{m}_recall"] = float((v > 0.5).mean()) if v.size else math.nan
+        pooled_row[f"{m}_decay"] = math.nan
+    return pd.concat([per_seq, pd.DataFrame([mean_row, pooled_row])], ignore_index=True)[per_seq.columns]
+
+
+def write_csv(df: pd.DataFrame, path: str | Path) -> None:
+    """Write ``df`` to ``path`` atomically, floats at full precision."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+
+
+# ---------------------------------------------------------------- one workflow sequence
+
+
+def score_sequence(
+    masks: MaskSet,
+    gt: Mapping[str, np.ndarray],
+    keys: Mapping[str, str],
+    *,
+    protocols: Sequence[str],
+    selections: Sequence[str],
+    layout: str = "davis",
+    decay: str = "correct",
+    missing: str = "error",
+    bound_th: float = 0.008,
+    workers: int = 1,
+    video_frames: Sequence[str] | None = None,
+    mask_dir: str | Path = "<masks>",
+    progress: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score one sequence's masks under every protocol x selection.
+
+    masks: the mask directory's content (``fg`` bool [T, H, W] at GT size, optional ``probs`` float [T, K, h, w]);
+    gt: ``{frame name: bool [H, W]}`` for the annotated frames; keys: ``dataset, sequence, flow, tracks, method``
+    (and optionally ``mode``, else ``meta["mode"]``); video_frames: every frame name of the video in temporal order
+    (default: the union of mask and GT names in natural order); mask_dir: used in error messages. Returns ``(scores,
+    per_frame)`` with columns :data:`SCORE_COLUMNS` and :data:`FRAME_COLUMNS`.
+    """
+    protos = [get_protocol(p) for p in protocols]
+    for s in selections:
+        _check_choice(s, SELECTIONS, "selection")
+    _check_choice(decay, DECAY_MODES, "decay")
+    _check_choice(missing, MISSING_MODES, "missing")
+    mask_dir = Path(mask_dir)
+    if not gt:
+        raise InputError(mask_dir, f"sequence {keys.get('sequence')!r} has no ground truth to evaluate against")
+    index = {n: i for i, n in enumerate(masks.names)}
+    probs = masks.probs
+    if probs is not None and probs.shape[0] != len(masks.names):
+        raise InputError(mask_dir / "segments.npz", f"{probs.shape[0]} frames of segment probabilities for "
+                                                     f"{len(masks.names)} mask PNGs")
+    video = list(video_frames) if video_frames is not None else video_order([*masks.names, *gt])
+    unknown = sorted(set(gt) - set(video))
+    if unknown:
+        raise InputError(mask_dir, f"GT frames {unknown[:3]} are not frames of the video")
+    scored = {p.name: p.scored_frames(video, gt, layout) for p in protos}
+    wanted = {f for frames in scored.values() for f in frames}
+    needed = [f for f in video if f in wanted]
+    need_oracle = any(s in ORACLE_SELECTIONS for s in selections)
+
+    n_segments = 2 if probs is None else probs.shape[1]
+
+    def frame_tasks() -> Iterator[tuple[np.ndarray, np.ndarray, float]]:
+        """(GT, candidates [1 + K, H, W] = GT-free mask then the oracle segments, bound_th) per needed frame."""
+        for name in needed:
+            g = np.asarray(gt[name], dtype=bool)
+            if name in index:
+                pred = masks.fg[index[name]]
+            else:
+                pred = np.zeros_like(g)
+            cands = [pred[None]]
+            if need_oracle:
+                if probs is None:
+                    cands.append(binary_candidates(pred))
+                elif name in index:
+                    cands.append(segment_masks(probs[index[name]], g.shape))
+                else:
+                    cands.append(np.zeros((n_segments, *g.shape), dtype=bool))
+            yield g, np.concatenate(cands), bound_th
+
+    for name in needed:  # check every frame before scoring any
+        g_shape = np.shape(gt[name])
+        if name in index:
+            if masks.fg[index[name]].shape != g_shape:
+                h, w = masks.fg[index[name]].shape
+                raise InputError(mask_dir / f"{name}.png", f"mask is {w}x{h} (WxH) but the GT of frame {name} is "
+                                                           f"{g_shape[1]}x{g_shape[0]}")
+        elif missing == "error":
+            raise InputError(mask_dir / f"{name}.png", "missing mask for an annotated frame")
+    res = _run_chunks(_score_array_chunk, frame_tasks(), len(needed), workers, progress,
+                      f"evaluate {keys.get('sequence', '')}")
+    pos = {n: i for i, n in enumerate(needed)}
+
+    meta_oracle = bool(masks.meta.get("oracle", False))
+    base = {k: keys[k] for k in ("dataset", "sequence", "flow", "tracks", "method")}
+    base["mode"] = str(keys.get("mode", masks.meta.get("mode", "")) or "")
+    rows, frame_parts = [], []
+    for proto in protos:
+        names = scored[proto.name]
+        cols = [pos[n] for n in names]
+        n_cands = 1 + (n_segments if need_oracle else 0)
+        raw = np.stack([res[c] for c in cols], axis=-1) if cols else np.zeros((3, n_cands, 0))
+        j_all, f_all = apply_empty_rule(raw[0], raw[1], raw[2].astype(bool), proto)  # [1 + K, n]
+        for sel in selections:
+            if sel == "gt-free":
+                j, f, seg = j_all[0], f_all[0], np.full(len(names), -1, dtype=np.int64)
+            else:
+                j, f, seg = select(j_all[1:], f_all[1:], sel)
+            oracle = sel in ORACLE_SELECTIONS or meta_oracle
+            head = {**base, "protocol": proto.name, "selection": sel, "oracle": oracle}
+            rows.append({**head, **stats_row(j, f, decay)})
+            frame_parts.append(pd.DataFrame({**head, "frame": names, "J": j, "F": f, "segment": seg},
+                                            columns=FRAME_COLUMNS))
+    scores = pd.DataFrame(rows, columns=SCORE_COLUMNS)
+    per_frame = pd.concat(frame_parts, ignore_index=True) if frame_parts else pd.DataFrame(columns=FRAME_COLUMNS)
+    return scores, per_frame
+
+
+def _cfg(eval_cfg: Mapping[str, Any], key: str) -> Any:
+    if key not in eval_cfg:
+        raise ConfigError(f"evaluation.{key}", "missing (see config/schema.yaml)")
+    return eval_cfg[key]
+
+
+def run_evaluate(
+    mask_dir: str | Path,
+    dataset_cfg: Mapping[str, Any],
+    sequence: str,
+    out_csv: str | Path,
+    eval_cfg: Mapping[str, Any],
+    keys: Mapping[str, str],
+    out_frames_csv: str | Path | None = None,
+) -> None:
+    """Workflow rule ``evaluate``: score one sequence's mask directory and write one CSV row per protocol x selection.
+
+    mask_dir: mask directory (docs/architecture.md); dataset_cfg: the dataset's config entry (``root``, ``layout``,
+    optional ``protocol``, which is scored too if ``evaluation.protocols`` lacks it); sequence: its name; out_csv:
+    per-sequence score CSV (:data:`SCORE_COLUMNS`); eval_cfg: the ``evaluation`` config section; keys: ``dataset,
+    flow, tracks, method``; out_frames_csv: optional per-frame CSV (:data:`FRAME_COLUMNS`). Both written atomically.
+    """
+    from motionseg.io.datasets import get_sequence, load_gt  # the dataset readers (imported on use)
+
+    protocols = list(_cfg(eval_cfg, "protocols"))
+    extra = dataset_cfg.get("protocol")
+    if extra and extra not in protocols:
+        protocols.append(extra)
+    for p in protocols:
+        if p not in PROTOCOLS:
+            raise ConfigError("evaluation.protocols", f"unknown protocol {p!r}; known: {', '.join(PROTOCOLS)}")
+    selections = list(_cfg(eval_cfg, "selections"))
+    for s in selections:
+        if s not in SELECTIONS:
+            raise ConfigError("evaluation.selections", f"unknown selection {s!r}; known: {', '.join(SELECTIONS)}")
+
+    info = get_sequence(dataset_cfg["root"], dataset_cfg["layout"], sequence)
+    gt = load_gt(info)
+    masks = read_mask_dir(mask_dir, with_probs=any(s in ORACLE_SELECTIONS for s in selections))
+    scores, per_frame = score_sequence(
+        masks,
+        gt,
+        {**keys, "sequence": sequence},
+        protocols=protocols,
+        selections=selections,
+        layout=dataset_cfg["layout"],
+        decay=_cfg(eval_cfg, "decay"),
+        missing=_cfg(eval_cfg, "missing"),
+        bound_th=_cfg(eval_cfg, "bound_th"),
+        workers=_cfg(eval_cfg, "workers"),
+        video_frames=info.frame_names,
+        mask_dir=mask_dir,
+    )
+    write_csv(scores, out_csv)
+    if out_frames_csv is not None:
+        write_csv(per_frame, out_frames_csv)
