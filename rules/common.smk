@@ -20,8 +20,12 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYT
 validate(config, schema="../config/schema.yaml")
 
 from motionseg.plan import Plan  # noqa: E402  (needs src/ on sys.path)
+from motionseg.flow import validate_flow_config  # noqa: E402
+from motionseg.tracks import validate_tracks_config  # noqa: E402
 
 PLAN = Plan.from_config(config)
+validate_flow_config(config["flow"], config["flow"]["backends"])
+validate_tracks_config(config["tracks"], config["tracks"]["backends"])
 R = PLAN.results
 PLAN_PER_SEQUENCE_METHODS = PLAN.method_regex(trained=False)
 PLAN_TRAINED_METHODS = PLAN.method_regex(trained=True)

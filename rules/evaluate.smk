@@ -11,7 +11,7 @@ rule evaluate:
     params:
         dataset=lambda wildcards: PLAN.dataset_params(wildcards.dataset),
         cfg=config["evaluation"],
-        keys=lambda wildcards: {
+        labels=lambda wildcards: {
             "dataset": wildcards.dataset,
             "flow": wildcards.flow,
             "tracks": wildcards.tracks,

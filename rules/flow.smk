@@ -10,6 +10,7 @@ rule flow:
         cfg=config["flow"],
         backend=lambda wildcards: PLAN.flow_backends[wildcards.flow],
         gaps=lambda wildcards: PLAN.gaps(wildcards.dataset),
+        seed=config["seed"],
     log:
         f"{R}/logs/flow/{{dataset}}/{{flow}}/{{sequence}}.log",
     benchmark:

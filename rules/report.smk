@@ -74,7 +74,7 @@ rule report:
 rule overlay:
     input:
         frames=rules.ingest.output.frames,
-        masks=rules.evaluate.input.masks,
+        masks=rules.segment.output.masks,
     output:
         gif=f"{R}/reports/overlays/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.gif",
         html=report(

@@ -11,6 +11,6 @@ run_step(
     snakemake.wildcards.sequence,
     snakemake.output.scores,
     snakemake.params.cfg,
-    keys=snakemake.params.keys,
+    keys=snakemake.params.labels,
     out_frames_csv=snakemake.output.frames,
 )

@@ -11,4 +11,6 @@ run_step(
     snakemake.params.cfg,
     backend=snakemake.params.backend,
     gaps=snakemake.params.gaps,
+    seed=snakemake.params.seed,
+    threads=snakemake.threads,
 )

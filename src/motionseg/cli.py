@@ -35,7 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     only = argv[0] if argv and argv[0] in COMMANDS else None
     args = build_parser(only).parse_args(argv)
-    return int(args.func(args) or 0)
+    from motionseg.io.errors import ConfigError, InputError
+
+    try:
+        return int(args.func(args) or 0)
+    except (InputError, ConfigError) as exc:
+        print(f"motionseg {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

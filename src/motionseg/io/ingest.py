@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from motionseg.io.datasets import SequenceInfo, get_sequence, load_frames
+from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested, save_ingested
 
 # Sequences at least this long show a progress bar while they are read.
@@ -54,12 +55,20 @@ def _manifest(dataset_cfg: dict, info: SequenceInfo, orig_hw: tuple[int, int], w
     }
 
 
-def run_ingest(dataset_cfg: dict, sequence: str, out_path: str | Path, ingest_cfg: dict) -> None:
+def run_ingest(
+    dataset_cfg: dict, sequence: str, out_path: str | Path, ingest_cfg: dict, fail: bool = False
+) -> None:
     """Rule entry point: ingest ``sequence`` of ``dataset_cfg`` (name, layout, root) into ``out_path`` (npz).
 
     Frames are validated (see :func:`motionseg.io.datasets.load_frames`), resized to ``ingest_cfg["height"]`` rows
     (null = original size) and written atomically with the manifest (source paths, GT paths, annotated frames).
+    ``fail=True`` (config key ``debug_fail_sequences``, for tests of failure handling) raises before reading anything.
     """
+    if fail:
+        raise InputError(
+            Path(dataset_cfg["root"]) / sequence,
+            "deliberate failure: this sequence is listed in config key 'debug_fail_sequences'",
+        )
     info = get_sequence(dataset_cfg["root"], dataset_cfg["layout"], sequence)
     frames = load_frames(info, progress=len(info.frame_names) >= PROGRESS_MIN_FRAMES)
     orig_hw = (int(frames.shape[1]), int(frames.shape[2]))
