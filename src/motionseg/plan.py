@@ -158,7 +158,9 @@ class Plan:
     @staticmethod
     def method_section(method: str) -> str:
         """Config section holding a per-sequence method's settings (``clusternet-*`` -> ``cluster``)."""
-        return "cluster" if method.startswith("clusternet") else method
+        from motionseg.methods import CONFIG_SECTION
+
+        return CONFIG_SECTION[method]
 
     def combos(self) -> list[tuple[str, str, str]]:
         """All (flow, tracks, method) combinations; tracks is ``none`` for methods that use none."""

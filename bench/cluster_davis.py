@@ -1,0 +1,205 @@
+"""Benchmark the per-sequence methods (bgfit, kmeans, ClusterNet online/offline/paper-oracle) on the shared DAVIS-2016
+sequences with OpenCV DIS flow, on CPU.
+
+    nice -n 10 .venv/bin/python bench/cluster_davis.py                      # all methods, all 13 sequences
+    nice -n 10 .venv/bin/python bench/cluster_davis.py --methods bgfit clusternet-online --sequences blackswan
+
+Frames are resized to the working height (default 120 -> 120x216), DIS flow (medium preset, forward and backward,
+gap 1) is computed at that resolution (``--flow-res work``, what the workflow does with ``ingest.height: 120``) or at
+the original 480x854 and downsampled (``--flow-res full``); flows are cached under ``--cache``. Scores use the
+official DAVIS J (region IoU, empty-vs-empty = 1) on every frame at the original resolution; the dataset score is the
+mean of per-sequence means. Per-frame latency of the online mode is printed at the working size and, with
+``--latency-full``, at 480x854 on a few frames. GT is read only for scoring and by ``clusternet-oracle``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import yaml
+from PIL import Image
+
+from motionseg.io.ingest_format import Ingested
+from motionseg.io.masks import fg_from_probs
+from motionseg.methods.flowsource import ArrayFlowSet, FlowSource, dis_flow
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "DAVIS2016"
+ALL_METHODS = ["bgfit", "kmeans", "clusternet-online", "clusternet-offline", "clusternet-oracle"]
+
+
+def load_sequence(seq: str, height: int | None) -> tuple[Ingested, np.ndarray]:
+    """Frames of ``seq`` resized to ``height`` (width rounded to a multiple of 8) and GT bool [T, H, W]."""
+    fpaths = sorted((DATA / "JPEGImages" / seq).glob("*.jpg"))
+    frames = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in fpaths])
+    H, W = frames.shape[1:3]
+    gt_paths = {p.stem: str(DATA / "Annotations" / seq / f"{p.stem}.png") for p in fpaths}
+    gt = np.stack([np.asarray(Image.open(gt_paths[p.stem])) > 0 for p in fpaths])
+    if gt.ndim == 4:
+        gt = gt.any(-1)
+    if height is not None and height != H:
+        w = int(round(W * height / H / 8.0)) * 8
+        frames = np.stack([cv2.resize(f, (w, height), interpolation=cv2.INTER_AREA) for f in frames])
+    ing = Ingested(
+        frames=frames,
+        names=[p.stem for p in fpaths],
+        orig_hw=(H, W),
+        manifest={"dataset": "davis2016", "sequence": seq, "gt_paths": gt_paths},
+    )
+    return ing, gt
+
+
+def resize_flow(flow: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Resize flow [H, W, 2] to [h, w, 2] with displacement rescaling."""
+    H, W = flow.shape[:2]
+    out = cv2.resize(flow, (w, h), interpolation=cv2.INTER_AREA)
+    out[..., 0] *= w / W
+    out[..., 1] *= h / H
+    return out
+
+
+def flows_for(seq: str, ing: Ingested, flow_res: str, cache: Path) -> ArrayFlowSet:
+    """Cached gap-1 DIS forward/backward flows of ``seq`` at the working size of ``ing``."""
+    h, w = ing.frames.shape[1:3]
+    path = cache / f"{seq}_{flow_res}_{h}x{w}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            return ArrayFlowSet(z["fwd"].astype(np.float32), z["bwd"].astype(np.float32))
+    if flow_res == "full":
+        full, _ = load_sequence(seq, None)
+        fr = full.frames
+    else:
+        fr = ing.frames
+    fwd, bwd = [], []
+    for t in range(len(fr) - 1):
+        fwd.append(resize_flow(dis_flow(fr[t], fr[t + 1]), h, w))
+        bwd.append(resize_flow(dis_flow(fr[t + 1], fr[t]), h, w))
+    fwd, bwd = np.stack(fwd), np.stack(bwd)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(path, fwd=fwd.astype(np.float16), bwd=bwd.astype(np.float16))
+    return ArrayFlowSet(fwd.astype(np.float16).astype(np.float32), bwd.astype(np.float16).astype(np.float32))
+
+
+def j_official(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Per-frame region similarity J (IoU; 1 when both masks are empty) of bool [T, H, W] masks."""
+    inter = (pred & gt).sum(axis=(1, 2))
+    union = (pred | gt).sum(axis=(1, 2))
+    return np.where(union == 0, 1.0, inter / np.maximum(union, 1))
+
+
+def run_one(method: str, src: FlowSource, ing: Ingested, cfg: dict, seed: int) -> tuple[np.ndarray, dict]:
+    """Run ``method`` on one sequence; returns (fg bool [T, H, W] at original size, meta)."""
+    if method == "bgfit":
+        from motionseg.methods.bgfit import bgfit_sequence
+
+        probs, meta = bgfit_sequence(src, cfg["bgfit"], seed)
+        seg = np.array([False, True])
+    elif method == "kmeans":
+        from motionseg.methods.kmeans import kmeans_sequence
+
+        probs, seg, meta = kmeans_sequence(src, cfg["kmeans"], seed)
+    else:
+        from motionseg.cluster.run import run_clusternet
+
+        probs, seg, meta = run_clusternet(src, ing, method.removeprefix("clusternet-"), cfg["cluster"], seed)
+    return fg_from_probs(probs, seg, ing.orig_hw), meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run the methods on the sequences and print per-sequence / mean J and latency."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--methods", nargs="+", default=ALL_METHODS, choices=ALL_METHODS)
+    ap.add_argument("--sequences", nargs="+", default=None)
+    ap.add_argument("--height", type=int, default=120, help="working height (None-like 0 = original)")
+    ap.add_argument("--flow-res", choices=["work", "full"], default="work")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/motionseg_cluster_bench"))
+    ap.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--latency-full", type=int, default=0, help="online-mode latency at 480x854 on this many frames")
+    ap.add_argument("--set", nargs="*", default=[], help="config overrides section.key=yaml-value")
+    args = ap.parse_args(argv)
+    if not DATA.is_dir():
+        print(f"no DAVIS-2016 data at {DATA}", file=sys.stderr)
+        return 1
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    cfg = yaml.safe_load(args.config.read_text())
+    for item in args.set:
+        key, val = item.split("=", 1)
+        sec, k = key.split(".", 1)
+        cfg[sec][k] = yaml.safe_load(val)
+    seqs = args.sequences or sorted(p.name for p in (DATA / "JPEGImages").iterdir())
+    height = args.height or None
+    scores: dict[str, dict[str, float]] = {m: {} for m in args.methods}
+    times: dict[str, float] = {m: 0.0 for m in args.methods}
+    nframes = 0
+    for seq in seqs:
+        ing, gt = load_sequence(seq, height)
+        fs = flows_for(seq, ing, args.flow_res, args.cache)
+        nframes += len(ing.names)
+        for m in args.methods:
+            t0 = time.perf_counter()
+            fg, _ = run_one(m, FlowSource(fs, len(ing.names), frames=ing.frames), ing, cfg, args.seed)
+            times[m] += time.perf_counter() - t0
+            scores[m][seq] = float(j_official(fg, gt).mean())
+        print(seq, " ".join(f"{m}={scores[m][seq]:.3f}" for m in args.methods), flush=True)
+    print(f"\n{'sequence':20s} " + " ".join(f"{m:>18s}" for m in args.methods))
+    for seq in seqs:
+        print(f"{seq:20s} " + " ".join(f"{scores[m][seq]:18.3f}" for m in args.methods))
+    print(f"{'mean J':20s} " + " ".join(f"{np.mean(list(scores[m].values())):18.3f}" for m in args.methods))
+    print(f"{'s/frame':20s} " + " ".join(f"{times[m] / nframes:18.3f}" for m in args.methods))
+    print(
+        f"(working size {ing.frames.shape[1]}x{ing.frames.shape[2]}, flow {args.flow_res}, {nframes} frames, "
+        f"{args.threads} thread(s))"
+    )
+    if "clusternet-online" in args.methods:
+        ing, _ = load_sequence(seqs[0], height)
+        fs = flows_for(seqs[0], ing, args.flow_res, args.cache)
+        med, first = online_latency(FlowSource(fs, len(ing.names), frames=ing.frames), cfg["cluster"], args.seed)
+        h, w = ing.frames.shape[1:3]
+        print(f"online latency at {h}x{w} ({seqs[0]}): {med:.3f} s/frame (median after step 1; step 1: {first:.2f} s)")
+    if args.latency_full:
+        latency_full(seqs[0], cfg, args)
+    return 0
+
+
+def online_latency(src: FlowSource, cfg: dict, seed: int) -> tuple[float, float]:
+    """Online-mode latency on one sequence: (median seconds per frame after step 1, seconds of step 1).
+
+    Step 1 holds the causal warm-up (``warmup_iters`` on frames 0 and 1) and emits two frames.
+    """
+    from motionseg.cluster.run import online_steps
+
+    torch.set_num_threads(int(cfg["threads"]))
+    stamps, t0 = [], time.perf_counter()
+    for i, _ in online_steps(src, cfg, seed):
+        stamps.append((i, time.perf_counter()))
+    first = stamps[1][1] - t0
+    per = [b[1] - a[1] for a, b in zip(stamps[1:], stamps[2:])]
+    return float(np.median(per)), first
+
+
+def latency_full(seq: str, cfg: dict, args: argparse.Namespace) -> None:
+    """Online-mode per-frame latency at the original 480x854 on the first ``args.latency_full`` + 1 frames."""
+    ing, _ = load_sequence(seq, None)
+    n = args.latency_full + 1
+    frames = ing.frames[:n]
+    fwd = np.stack([dis_flow(frames[t], frames[t + 1]) for t in range(n - 1)])
+    bwd = np.stack([dis_flow(frames[t + 1], frames[t]) for t in range(n - 1)])
+    c = dict(cfg["cluster"], work_height=None)
+    med, first = online_latency(FlowSource(ArrayFlowSet(fwd, bwd), n, frames=frames), c, args.seed)
+    print(
+        f"online latency at {frames.shape[1]}x{frames.shape[2]} ({seq}, {n} frames): {med:.3f} s/frame "
+        f"(median after step 1; step 1 with the warm-up: {first:.2f} s)"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

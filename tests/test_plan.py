@@ -1,0 +1,82 @@
+"""The workflow plan: sequences, combinations, paths and subsets (no Snakemake needed)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from motionseg.io.errors import ConfigError
+from motionseg.plan import NO_TRACKS, Plan, flow_id
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def config() -> dict:
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def test_shipped_config_validates(config):
+    import jsonschema
+
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    jsonschema.validate(config, schema)
+
+
+def test_misspelled_key_is_named(config):
+    import jsonschema
+
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    bad = copy.deepcopy(config)
+    bad["sequnces"] = ["x"]
+    with pytest.raises(jsonschema.ValidationError, match="sequnces"):
+        jsonschema.validate(bad, schema)
+
+
+def test_combos_attach_tracks_only_to_methods_that_use_them(config):
+    config["flow"]["backends"] = ["dis", "farneback"]
+    config["methods"] = ["bgfit", "lrtl"]
+    plan = Plan.from_config(config)
+    combos = plan.combos()
+    assert ("dis", NO_TRACKS, "bgfit") in combos
+    assert ("dis", "flowchain-dis", "lrtl") in combos
+    assert ("farneback", "flowchain-farneback", "lrtl") in combos
+    assert ("farneback", "flowchain-dis", "lrtl") not in combos
+    assert plan.tracks_backend("flowchain-dis") == ("flowchain", "dis")
+
+
+def test_flow_id_is_path_safe():
+    assert flow_id("ptlflow:flowformer") == "ptlflow-flowformer"
+
+
+def test_global_sequence_subset_and_paths(config):
+    config["sequences"] = ["synth_001"]
+    plan = Plan.from_config(config)
+    assert plan.sequences("synth") == ["synth_001"]
+    scores = plan.all_scores()
+    assert scores and all(p.endswith("/synth_001.csv") for p in scores)
+    assert plan.masks("synth", "dis", NO_TRACKS, "bgfit", "synth_001") == "results/synth/masks/dis/none/bgfit/synth_001"
+
+
+def test_unknown_dataset_sequence_subset_is_a_config_error(tmp_path, config):
+    root = tmp_path / "DAVIS"
+    (root / "JPEGImages" / "a").mkdir(parents=True)
+    config["datasets"] = [{"name": "d", "layout": "davis", "root": str(root), "sequences": ["nope"]}]
+    plan = Plan.from_config(config)
+    with pytest.raises(ConfigError, match=r"datasets\[d\]\.sequences.*nope"):
+        plan.sequences("d")
+
+
+def test_unknown_method_is_a_config_error(config):
+    config["methods"] = ["bgfit", "magic"]
+    with pytest.raises(ConfigError, match="magic"):
+        Plan.from_config(config)
+
+
+def test_dataset_params_drop_subset(config):
+    config["datasets"][0]["sequences"] = ["synth_000"]
+    plan = Plan.from_config(config)
+    assert "sequences" not in plan.dataset_params("synth")
