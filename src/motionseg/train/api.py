@@ -1,0 +1,163 @@
+"""Entry points called by the workflow: :func:`run_train` and :func:`run_segment` (docs/architecture.md)."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from motionseg.device import select_device
+from motionseg.io.atomic import atomic_path
+from motionseg.io.errors import InputError
+from motionseg.io.ingest_format import load_ingested
+from motionseg.io.masks import fg_from_probs, write_mask_dir
+from motionseg.train.data import resize_flow
+from motionseg.train.loop import METHODS, model_from_cfg, train_model
+from motionseg.train.segment import FG_RULE_BORDER, foreground_segments, predict_probs
+
+CKPT_FORMAT = "motionseg-segnet-1"
+
+
+def _abs_gaps(cfg: dict) -> list[int]:
+    """Positive flow gaps needed for the signed ``flow_gaps`` of the config."""
+    return sorted({abs(int(g)) for g in cfg["flow_gaps"]})
+
+
+def _to_train_res(flow: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Shrink flow float [n, H, W, 2] to the training resolution at once (keeps memory flat for 480p inputs)."""
+    return np.ascontiguousarray(resize_flow(flow, hw).transpose(0, 2, 3, 1))
+
+
+def load_inputs(inputs: list[dict], cfg: dict, method: str) -> tuple[list, list, list, list[str]]:
+    """Read frames, flows and (lrtl) tracks of every sequence; returns (frames, flows, tracks, sequence names).
+
+    Each element of ``inputs`` is {"frames": ingested npz, "flow": flow dir, "tracks": track npz or None}. Flow and
+    tracks are checked against the frames (frame count, track shape); mismatches raise InputError naming the file.
+    Flows are returned already resized to ``cfg["resolution"]`` (vectors rescaled) to keep memory small.
+    """
+    from motionseg.flow import load_flow
+
+    hw = (int(cfg["resolution"][0]), int(cfg["resolution"][1]))
+    frames_list, flows_list, tracks_list, names = [], [], [], []
+    for item in inputs:
+        ing = load_ingested(item["frames"])
+        n = len(ing.frames)
+        fs = load_flow(item["flow"])
+        flows: dict[str, dict[int, np.ndarray]] = {"forward": {}, "backward": {}}
+        for g in _abs_gaps(cfg):
+            if g not in fs.gaps:
+                raise InputError(item["flow"], f"flow gap {g} needed by train.flow_gaps is missing (has {fs.gaps})")
+            for direction in ("forward", "backward"):
+                arr = getattr(fs, direction)(g)
+                if len(arr) != n - g:
+                    raise InputError(item["flow"], f"gap {g}: {len(arr)} {direction} flows for {n} frames")
+                flows[direction][g] = _to_train_res(arr, hw)
+        tracks = None
+        if method == "lrtl":
+            if not item.get("tracks"):
+                raise InputError(item["frames"], "method lrtl needs a track file for this sequence")
+            from motionseg.tracks import load_tracks
+
+            ts = load_tracks(item["tracks"])
+            if ts.tracks.shape[0] != n:
+                raise InputError(item["tracks"], f"tracks cover {ts.tracks.shape[0]} frames, sequence has {n}")
+            tracks = {"tracks": ts.tracks, "visible": ts.visible, "orig_hw": ing.orig_hw}
+        frames_list.append(ing.frames)
+        flows_list.append(flows)
+        tracks_list.append(tracks)
+        names.append(str(ing.manifest.get("sequence", Path(item["frames"]).stem)))
+    return frames_list, flows_list, tracks_list, names
+
+
+def run_train(inputs: list[dict], out_ckpt: str | Path, train_cfg: dict, method: str, seed: int,
+              workdir: str | Path, oracle_gt: list[np.ndarray] | None = None, progress: bool = True) -> None:
+    """Train one network on all ``inputs`` sequences and write it atomically to ``out_ckpt``.
+
+    inputs: one {"frames", "flow", "tracks"} dict per sequence (see :func:`load_inputs`); method ``gwm`` or ``lrtl``;
+    work files (``last.pt`` checkpoint, ``metrics.csv``, ``tensorboard/``) live in ``workdir`` and a rerun resumes
+    from them. SIGTERM checkpoints and exits with status 143. Ground truth is never read here; ``oracle_gt`` (bool
+    [T, H, W] per sequence, loaded by the caller) is accepted only with ``select: oracle`` and marks the checkpoint
+    as an oracle. The checkpoint holds {"format", "state_dict", "config", "provenance"}.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method '{method}' (use {' or '.join(METHODS)})")
+    frames, flows, tracks, names = load_inputs(inputs, train_cfg, method)
+    run_id = [{k: str(v) if v is not None else None for k, v in item.items()} for item in inputs]
+    res = train_model(frames, flows, tracks, train_cfg, method, seed, workdir, oracle_gt=oracle_gt, run_id=run_id,
+                      progress=progress)
+    oracle = train_cfg["select"] == "oracle"
+    provenance = {
+        "method": method,
+        "seed": seed,
+        "sequences": names,
+        "inputs": run_id,
+        "iterations": int(train_cfg["iterations"]),
+        "selection": res.selection,
+        "selected_iteration": res.selected_iteration,
+        "select_score": res.select_score,
+        "resumed_from": res.resumed_from,
+        "oracle": oracle,
+        "oracle_reason": "checkpoint chosen by ground-truth IoU (train.select: oracle)" if oracle else None,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    with atomic_path(out_ckpt) as tmp:
+        torch.save({"format": CKPT_FORMAT, "state_dict": res.state_dict, "config": dict(train_cfg),
+                    "provenance": provenance}, tmp)
+
+
+def load_checkpoint(ckpt: str | Path) -> dict:
+    """Read a checkpoint written by :func:`run_train`; raise InputError when it is not one."""
+    ckpt = Path(ckpt)
+    if not ckpt.is_file():
+        raise InputError(ckpt, "model checkpoint does not exist")
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise InputError(ckpt, f"not a readable torch checkpoint ({exc})") from exc
+    if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT:
+        raise InputError(ckpt, f"not a motionseg segmentation checkpoint (format {CKPT_FORMAT} expected)")
+    return state
+
+
+def run_segment(ckpt: str | Path, frames_npz: str | Path, out_mask_dir: str | Path, train_cfg: dict, seed: int,
+                progress: bool = True) -> None:
+    """Segment one sequence with a trained network and write its mask directory.
+
+    The network (architecture and resolution from the checkpoint's config) predicts K soft masks per frame; they are
+    stored at the ingested working resolution; the GT-free border rule (:data:`FG_RULE_BORDER`, parameters from
+    ``train_cfg``: fg_border_frac, fg_border_ratio) picks the foreground segments, and the foreground PNGs are the
+    summed foreground probability resized to the original resolution and thresholded at 0.5. ``train_cfg`` also gives
+    the device; ``seed`` is recorded (inference is deterministic).
+    """
+    state = load_checkpoint(ckpt)
+    cfg = state["config"]
+    ing = load_ingested(frames_npz)
+    device = select_device(train_cfg["device"])
+    torch.manual_seed(seed)
+    model = model_from_cfg(cfg)
+    model.load_state_dict(state["state_dict"])
+    model.to(device)
+    h, w = ing.frames.shape[1:3]
+    probs = predict_probs(model, ing.frames, tuple(int(v) for v in cfg["resolution"]), (h, w), device,
+                          batch_size=int(train_cfg["batch_size"]), progress=progress)
+    fg_seg = foreground_segments(probs, float(train_cfg["fg_border_frac"]), float(train_cfg["fg_border_ratio"]))
+    fg = fg_from_probs(probs, fg_seg, ing.orig_hw)
+    prov = state["provenance"]
+    meta = {
+        "method": prov["method"],
+        "mode": "trained",
+        "oracle": bool(prov.get("oracle", False)),
+        "oracle_reason": prov.get("oracle_reason"),
+        "seed": seed,
+        "fg_rule": FG_RULE_BORDER,
+        "fg_border_frac": float(train_cfg["fg_border_frac"]),
+        "fg_border_ratio": float(train_cfg["fg_border_ratio"]),
+        "K": int(cfg["K"]),
+        "checkpoint": str(ckpt),
+        "selected_iteration": prov.get("selected_iteration"),
+        "selection": prov.get("selection"),
+    }
+    write_mask_dir(out_mask_dir, ing.names, fg, probs, fg_seg, meta)

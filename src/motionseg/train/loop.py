@@ -1,0 +1,369 @@
+"""The training loop on arrays: resumable, deterministic for a seed on CPU, never reads ground truth (except for the
+explicitly labelled oracle checkpoint selection, which needs the caller to hand GT masks in)."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+import json
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from motionseg.device import select_device
+from motionseg.io.atomic import atomic_path
+from motionseg.io.errors import ConfigError
+from motionseg.losses import (
+    flow_reconstruction_loss,
+    sample_masks_at_points,
+    temporal_smoothing_loss,
+    trajectory_lowrank_loss,
+)
+from motionseg.models import build_model
+from motionseg.train.data import (
+    SequenceData,
+    TrackData,
+    batch_tensors,
+    draw_batch,
+    prepare_flows,
+    prepare_tracks,
+    resize_frames,
+    sample_tracks,
+)
+
+log = logging.getLogger(__name__)
+
+METHODS = ("gwm", "lrtl")
+CKPT_NAME = "last.pt"
+METRICS_NAME = "metrics.csv"
+METRIC_COLUMNS = ["iteration", "lr", "loss", "loss_flow", "loss_traj", "loss_temp", "select_score"]
+PREEMPT_EXIT_CODE = 128 + signal.SIGTERM
+_WARMUP_FACTOR = 1e-6  # reference WarmupPolyLR start factor
+_POLY_POWER = 0.9  # reference WarmupPolyLR power
+_RAMP_START = 1e-3  # LRTL temporal-loss ramp starts at this factor and reaches 1 at the last iteration
+
+
+class Preempted(SystemExit):
+    """Raised after the checkpoint was written in response to SIGTERM (exit status 143)."""
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train_model`: the selected weights, where they came from, and a loss history."""
+
+    state_dict: dict[str, torch.Tensor]
+    selected_iteration: int
+    selection: str
+    select_score: float | None
+    resumed_from: int
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def model_from_cfg(cfg: dict) -> torch.nn.Module:
+    """Build the network named by the ``train`` config section (model, K, width, depth, backbone_weights)."""
+    return build_model(cfg["model"], int(cfg["K"]), int(cfg["width"]), int(cfg["depth"]), cfg.get("backbone_weights"))
+
+
+def learning_rate(cfg: dict, it: int) -> float:
+    """Learning rate at (0-based) iteration ``it``: linear warmup from 1e-6 x lr, then poly(0.9) decay or constant."""
+    lr = float(cfg["lr"])
+    warm = int(cfg["warmup_iters"])
+    factor = 1.0
+    if it < warm:
+        alpha = it / warm
+        factor = _WARMUP_FACTOR * (1 - alpha) + alpha
+    if cfg["schedule"] == "poly":
+        factor *= (1 - it / int(cfg["iterations"])) ** _POLY_POWER
+    return lr * factor
+
+
+def _make_optimizer(cfg: dict, params: Any) -> torch.optim.Optimizer:
+    name = cfg["optimizer"]
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
+    if name == "adam":
+        return torch.optim.Adam(params, lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
+    raise ConfigError("train.optimizer", f"unknown optimiser '{name}' (use adamw or adam)")
+
+
+def prepare_data(frames_list: list[np.ndarray], flows_list: list[dict], tracks_list: list[dict | None],
+                 cfg: dict, method: str) -> list[SequenceData]:
+    """Bring every sequence to the network resolution.
+
+    frames_list[i]: uint8 [T, H, W, 3]; flows_list[i]: {"forward": {g: [T-g, h, w, 2]}, "backward": {g: ...}} (the
+    FlowSet convention of docs/architecture.md, pixels of the stored resolution); tracks_list[i]: None or
+    {"tracks": [T, N, 2] original px, "visible": [T, N], "orig_hw": (H, W)}; ``lrtl`` requires tracks for every
+    sequence.
+    """
+    if not (len(frames_list) == len(flows_list) == len(tracks_list)) or not frames_list:
+        raise ValueError("frames_list, flows_list and tracks_list must be non-empty and of equal length")
+    hw = (int(cfg["resolution"][0]), int(cfg["resolution"][1]))
+    data = []
+    for i, (frames, flows, tracks) in enumerate(zip(frames_list, flows_list, tracks_list, strict=True)):
+        n = len(frames)
+        td: TrackData | None = None
+        if method == "lrtl":
+            if tracks is None:
+                raise ValueError(f"method lrtl needs tracks, sequence {i} has none")
+            td = prepare_tracks(tracks["tracks"], tracks["visible"], tuple(tracks["orig_hw"]),
+                                int(cfg["track_filter"]), float(cfg["track_min_visible"]))
+            if td.xy.shape[0] != n:
+                raise ValueError(f"sequence {i}: {td.xy.shape[0]} track frames for {n} frames")
+        data.append(SequenceData(
+            images=resize_frames(frames, hw),
+            flows=prepare_flows(flows["forward"], flows["backward"], n, hw, [int(g) for g in cfg["flow_gaps"]]),
+            tracks=td,
+        ))
+    return data
+
+
+def _batch_losses(model: torch.nn.Module, data: list[SequenceData], samples: list, rng: np.random.Generator,
+                  cfg: dict, method: str, ramp: float, device: torch.device) -> dict[str, torch.Tensor]:
+    """Forward one batch and return the weighted loss terms and their total (key ``loss``)."""
+    imgs, flows = batch_tensors(data, samples)
+    imgs, flows = imgs.to(device), flows.to(device)
+    use_amp = bool(cfg["amp"]) and device.type == "cuda"
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+        logits = model(imgs)
+    masks = logits.float().softmax(dim=1)
+    w = cfg["loss_weights"]
+    out = {"loss_flow": float(w["flow"]) * flow_reconstruction_loss(
+        masks, flows, model=cfg["flow_model"], clip=cfg["flow_clip"])}
+    total = out["loss_flow"]
+    if method == "lrtl":
+        traj_terms, temp_terms = [], []
+        for i, s in enumerate(samples):
+            td = data[s.seq].tracks
+            pair = samples[s.pair].frame if (s.pair is not None and s.pair > i) else None
+            tb = sample_tracks(rng, td, s.frame, pair, s.flip, int(cfg["n_tracks"]), int(cfg["context"]))
+            if tb is None:
+                continue
+            m_i = sample_masks_at_points(masks[i:i + 1], tb.pos[None].to(device), tb.orig_hw)
+            traj_terms.append(trajectory_lowrank_loss(m_i, tb.traj[None].to(device), int(cfg["rank"])))
+            if pair is not None:
+                m_j = sample_masks_at_points(masks[s.pair:s.pair + 1], tb.pos_pair[None].to(device), tb.orig_hw)
+                temp_terms.append(temporal_smoothing_loss(m_i, m_j, tb.vis_pair[None].to(device)))
+        zero = masks.sum() * 0.0
+        out["loss_traj"] = float(w["traj"]) * (torch.stack(traj_terms).mean() if traj_terms else zero)
+        out["loss_temp"] = float(w["temporal"]) * ramp * (torch.stack(temp_terms).mean() if temp_terms else zero)
+        total = total + out["loss_traj"] + out["loss_temp"]
+    out["loss"] = total
+    return out
+
+
+def _selection_samples(data: list[SequenceData], cfg: dict, seed: int, method: str) -> list:
+    """The fixed GT-free selection set: ``select_frames`` samples drawn once from the seed, without flips."""
+    rng = np.random.default_rng([seed, 0x5E1EC7])
+    n = int(cfg["select_frames"])
+    n += n % 2
+    return draw_batch(rng, data, n, paired=method == "lrtl", pair_offset=int(cfg["temporal_offset"]), flip=False)
+
+
+def _selection_score(model: torch.nn.Module, data: list[SequenceData], samples: list, cfg: dict, seed: int,
+                     method: str, device: torch.device, oracle_gt: list[torch.Tensor] | None) -> float:
+    """Lower is better. GT-free: total loss (ramp 1) on the fixed selection set. Oracle: minus the mean over the
+    selection frames of the best IoU over 2-way groupings of the argmax segments against GT."""
+    model.eval()
+    with torch.no_grad():
+        if oracle_gt is None:
+            rng = np.random.default_rng([seed, 0x5E1EC8])
+            score = 0.0
+            bs = int(cfg["batch_size"])
+            for k in range(0, len(samples), bs):
+                chunk = samples[k:k + bs]
+                # re-index pairs inside the chunk (chunks keep pairs together: bs and len are even for lrtl)
+                fixed = [copy.copy(s) for s in chunk]
+                for s in fixed:
+                    if s.pair is not None:
+                        s.pair -= k
+                score += _batch_losses(model, data, fixed, rng, cfg, method, 1.0, device)["loss"].item() * len(chunk)
+            result = score / len(samples)
+        else:
+            ious = []
+            for s in samples:
+                img = data[s.seq].images[s.frame:s.frame + 1].to(device)
+                lab = model(img).argmax(dim=1)[0].cpu()
+                gt = oracle_gt[s.seq][s.frame]
+                ious.append(_best_grouping_iou(lab, gt, int(cfg["K"])))
+            result = -float(np.mean(ious))
+    model.train()
+    return result
+
+
+def _best_grouping_iou(labels: torch.Tensor, gt: torch.Tensor, k: int) -> float:
+    """Max IoU against ``gt`` (bool [h, w]) over all non-empty proper subsets of the K segments of ``labels``."""
+    best = 0.0
+    for bits in range(1, 2**k - 1):
+        sel = torch.tensor([(bits >> j) & 1 for j in range(k)], dtype=torch.bool)
+        pred = sel[labels]
+        union = (pred | gt).sum().item()
+        best = max(best, (pred & gt).sum().item() / union if union else 1.0)
+    return best
+
+
+def fingerprint(cfg: dict, method: str, seed: int, extra: Any = None) -> str:
+    """Hash of everything that determines a run; a work dir written under another fingerprint is not resumed."""
+    blob = json.dumps({"cfg": cfg, "method": method, "seed": seed, "extra": extra}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_metrics(path: Path, upto: int) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return [r for r in csv.DictReader(fh) if int(r["iteration"]) <= upto]
+
+
+def train_model(
+    frames_list: list[np.ndarray],
+    flows_list: list[dict],
+    tracks_list: list[dict | None],
+    cfg: dict,
+    method: str,
+    seed: int,
+    workdir: str | Path,
+    oracle_gt: list[np.ndarray] | None = None,
+    run_id: Any = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train an image -> K masks network from motion; resumable from ``workdir``.
+
+    Inputs as in :func:`prepare_data`. ``method``: ``gwm`` (flow reconstruction only) or ``lrtl`` (+ trajectory
+    low-rank + temporal smoothing). Every ``checkpoint_every`` iterations and on SIGTERM the full state (weights,
+    optimiser, iteration, selection state, torch RNG) goes to ``workdir/last.pt``; a later call with the same
+    inputs/config resumes from it. Batches depend only on (seed, iteration), so a resumed run reproduces the
+    uninterrupted one. ``cfg["select"]``: ``last``, ``lowest-loss`` (GT-free) or ``oracle`` (needs ``oracle_gt``,
+    bool [T, H, W] per sequence, and is labelled as such by the caller). ``run_id`` is folded into the fingerprint.
+    Metrics go to ``workdir/metrics.csv`` and ``workdir/tensorboard``.
+    """
+    if method not in METHODS:
+        raise ConfigError("method", f"unknown method '{method}' (use {' or '.join(METHODS)})")
+    select = cfg["select"]
+    if select == "oracle" and oracle_gt is None:
+        raise ConfigError("train.select", "'oracle' selection needs ground-truth masks (oracle_gt); none were given")
+    if select != "oracle" and oracle_gt is not None:
+        raise ValueError("oracle_gt given but train.select is not 'oracle': ground truth must not reach training")
+    if method == "lrtl" and int(cfg["batch_size"]) % 2:
+        raise ConfigError("train.batch_size", "lrtl builds batches of frame pairs: batch_size must be even")
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    device = select_device(cfg["device"])
+    data = prepare_data(frames_list, flows_list, tracks_list, cfg, method)
+    gt_small = None
+    if oracle_gt is not None:
+        hw = tuple(int(v) for v in cfg["resolution"])
+        gt_small = [resize_frames(np.repeat(np.asarray(g, np.uint8)[..., None] * 255, 3, -1), hw)[:, 0] > 0.5
+                    for g in oracle_gt]
+    iterations = int(cfg["iterations"])
+    every = int(cfg["checkpoint_every"])
+    fp = fingerprint(cfg, method, seed, run_id)
+
+    torch.manual_seed(seed)
+    model = model_from_cfg(cfg).to(device)
+    optim = _make_optimizer(cfg, model.parameters())
+    start, best = 0, {"score": None, "iteration": 0, "state": None}
+    ckpt_path = workdir / CKPT_NAME
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if state.get("fingerprint") != fp:
+            raise ConfigError("train", f"{ckpt_path} belongs to a different run (config, inputs or seed changed); "
+                                       "delete the work directory to start over")
+        model.load_state_dict(state["model"])
+        optim.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        start, best = int(state["iteration"]), state["best"]
+        log.info("resuming from %s at iteration %d", ckpt_path, start)
+    resumed_from = start
+
+    sel_samples = _selection_samples(data, cfg, seed, method) if select != "last" else []
+    metrics_path = workdir / METRICS_NAME
+    rows = _load_metrics(metrics_path, start)
+    with atomic_path(metrics_path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            wr = csv.DictWriter(fh, fieldnames=METRIC_COLUMNS)
+            wr.writeheader()
+            wr.writerows(rows)
+    from torch.utils.tensorboard import SummaryWriter
+
+    tb = SummaryWriter(log_dir=str(workdir / "tensorboard"), purge_step=start + 1)
+    stop = {"flag": False}
+    old_handler = None
+    if threading.current_thread() is threading.main_thread():
+        old_handler = signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
+
+    def checkpoint(it: int) -> None:
+        _save_checkpoint(ckpt_path, {
+            "fingerprint": fp, "iteration": it, "model": model.state_dict(), "optimizer": optim.state_dict(),
+            "torch_rng": torch.get_rng_state(), "best": best,
+        })
+
+    history: list[dict[str, float]] = []
+    model.train()
+    paired = method == "lrtl"
+    try:
+        with open(metrics_path, "a", newline="") as fh:
+            wr = csv.DictWriter(fh, fieldnames=METRIC_COLUMNS)
+            bar = tqdm(range(start, iterations), initial=start, total=iterations, desc=f"train {method}",
+                       disable=not progress, leave=False)
+            for it in bar:
+                rng = np.random.default_rng([seed, it])
+                samples = draw_batch(rng, data, int(cfg["batch_size"]), paired, int(cfg["temporal_offset"]),
+                                     bool(cfg["augment_flip"]))
+                lr = learning_rate(cfg, it)
+                for group in optim.param_groups:
+                    group["lr"] = lr
+                ramp = _RAMP_START + (1 - _RAMP_START) * it / max(iterations - 1, 1)
+                losses = _batch_losses(model, data, samples, rng, cfg, method, ramp, device)
+                optim.zero_grad(set_to_none=True)
+                losses["loss"].backward()
+                if cfg["grad_clip"] is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg["grad_clip"]))
+                optim.step()
+                done = it + 1
+                row: dict[str, Any] = {"iteration": done, "lr": lr, "select_score": ""}
+                for key in ("loss", "loss_flow", "loss_traj", "loss_temp"):
+                    row[key] = float(losses[key].item()) if key in losses else ""
+                    if key in losses:
+                        tb.add_scalar(f"train/{key}", row[key], done)
+                bar.set_postfix(loss=f"{row['loss']:.4g}")
+                if select != "last" and (done % every == 0 or done == iterations):
+                    score = _selection_score(model, data, sel_samples, cfg, seed, method, device, gt_small)
+                    row["select_score"] = score
+                    tb.add_scalar("select/score", score, done)
+                    if best["score"] is None or score < best["score"]:
+                        best = {"score": score, "iteration": done,
+                                "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+                wr.writerow(row)
+                fh.flush()
+                history.append({k: v for k, v in row.items() if v != ""})
+                if done % every == 0 or done == iterations:
+                    checkpoint(done)
+                if stop["flag"]:
+                    checkpoint(done)
+                    log.warning("SIGTERM: checkpoint written at iteration %d, exiting", done)
+                    raise Preempted(PREEMPT_EXIT_CODE)
+    finally:
+        tb.close()
+        if old_handler is not None:
+            signal.signal(signal.SIGTERM, old_handler)
+
+    if select == "last" or best["state"] is None:
+        state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        sel_iter, sel_score = iterations, None
+    else:
+        state_dict, sel_iter, sel_score = best["state"], int(best["iteration"]), float(best["score"])
+    return TrainResult(state_dict=state_dict, selected_iteration=sel_iter, selection=select,
+                       select_score=sel_score, resumed_from=resumed_from, history=history)

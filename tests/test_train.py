@@ -1,0 +1,280 @@
+"""Training from motion on synthetic sequences: it learns, it resumes exactly after SIGKILL, it checkpoints on
+SIGTERM, and run_train / run_segment work on real flow and track files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from motionseg.io.errors import ConfigError, InputError
+from motionseg.io.ingest_format import Ingested, save_ingested
+from motionseg.io.masks import read_mask_dir
+from motionseg.train import foreground_segments, predict_probs, run_segment, run_train, train_model
+from motionseg.train.loop import model_from_cfg
+
+REPO = Path(__file__).resolve().parents[1]
+H, W, T = 40, 56, 8
+
+
+def train_cfg(**over) -> dict:
+    """The ``train`` section of config/config.yaml, shrunk for tests."""
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["train"]
+    cfg.update(width=8, depth=3, K=2, resolution=[H, W], lr=3e-3, warmup_iters=10, iterations=150, batch_size=4,
+               rank=3, context=3, track_filter=1, n_tracks=100, temporal_offset=2, checkpoint_every=50, device="cpu",
+               select_frames=4)
+    cfg.update(over)
+    return cfg
+
+
+def make_sequence(seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+    """A blocky random background panning left and a checkered square moving down-left.
+
+    Returns frames uint8 [T, H, W, 3], GT bool [T, H, W], flows {"forward": {g: [T-g,H,W,2]}, "backward": {...}} for
+    gaps 1, 2 (exact), tracks {"tracks" [T, N, 2], "visible" [T, N], "orig_hw"}.
+    """
+    rng = np.random.default_rng(seed)
+    pad, obj = 4 * T, 14
+    tex = rng.integers(0, 128, size=((H + 2 * pad) // 4 + 1, (W + 2 * pad) // 4 + 1, 3)).astype(np.uint8)
+    tex = np.kron(tex, np.ones((4, 4, 1), np.uint8))[: H + 2 * pad, : W + 2 * pad]
+    vb, vo = np.array([1, 0]), np.array([-1, 1])
+    y0, x0 = H // 2 - obj // 2 - 2, W // 2 - obj // 2 + int(rng.integers(-6, 6))
+    yy, xx = np.mgrid[:obj, :obj]
+    otex = np.stack([200 + 55 * ((yy // 2 + xx // 2) % 2), 60 + 0 * yy, 40 + 100 * ((xx // 3) % 2)], -1)
+    frames, gts = [], []
+    for t in range(T):
+        f = tex[pad + vb[1] * t: pad + vb[1] * t + H, pad + vb[0] * t: pad + vb[0] * t + W].copy()
+        py, px = y0 + vo[1] * t, x0 + vo[0] * t
+        f[py:py + obj, px:px + obj] = otex
+        g = np.zeros((H, W), bool)
+        g[py:py + obj, px:px + obj] = True
+        frames.append(f)
+        gts.append(g)
+    gt = np.stack(gts)
+
+    def flow(t: int, gap: int) -> np.ndarray:
+        fl = np.zeros((H, W, 2), np.float32)
+        fl[...] = -vb * gap
+        fl[gt[t]] = vo * gap
+        return fl
+
+    flows = {"forward": {g: np.stack([flow(t, g) for t in range(T - g)]) for g in (1, 2)},
+             "backward": {g: np.stack([flow(t + g, -g) for t in range(T - g)]) for g in (1, 2)}}
+    ys, xs = np.mgrid[1:H:3, 1:W:3]
+    p0 = np.stack([xs.ravel(), ys.ravel()], -1).astype(np.float32)
+    in_obj = gt[0][p0[:, 1].astype(int), p0[:, 0].astype(int)]
+    tracks = np.stack([p0 + np.where(in_obj[:, None], vo * t, -vb * t) for t in range(T)]).astype(np.float32)
+    return np.stack(frames), gt, flows, {"tracks": tracks, "visible": np.ones(tracks.shape[:2], bool),
+                                          "orig_hw": (H, W)}
+
+
+def gt_free_j(state: dict, cfg: dict, seqs: list) -> float:
+    """Mean J of the GT-free foreground (border rule) over the sequences (GT used only to score)."""
+    model = model_from_cfg(cfg)
+    model.load_state_dict(state)
+    js = []
+    for frames, gt, _, _ in seqs:
+        probs = predict_probs(model, frames, (H, W), (H, W), torch.device("cpu"), progress=False)
+        fg = probs[:, foreground_segments(probs, cfg["fg_border_frac"], cfg["fg_border_ratio"])].sum(1) > 0.5
+        js.append(np.mean([(a & b).sum() / max((a | b).sum(), 1) for a, b in zip(fg, gt, strict=True)]))
+    return float(np.mean(js))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("method,k", [("gwm", 2), ("gwm", 4), ("lrtl", 2)])
+def test_training_lowers_loss_and_beats_untrained(tmp_path: Path, method: str, k: int) -> None:
+    seqs = [make_sequence(s) for s in range(2)]
+    cfg = train_cfg(K=k)
+    torch.manual_seed(0)
+    j_untrained = gt_free_j(model_from_cfg(cfg).state_dict(), cfg, seqs)
+    res = train_model([s[0] for s in seqs], [s[2] for s in seqs], [s[3] for s in seqs], cfg, method, 0, tmp_path,
+                      progress=False)
+    losses = [h["loss"] for h in res.history]
+    assert np.mean(losses[-15:]) < 0.3 * np.mean(losses[:15])
+    j_trained = gt_free_j(res.state_dict, cfg, seqs)
+    assert j_trained > 0.8 and j_trained > j_untrained + 0.4, (j_untrained, j_trained)
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert len(rows) == cfg["iterations"] + 1
+    assert any((tmp_path / "tensorboard").iterdir())
+    if method == "lrtl":
+        assert all(h["loss_traj"] > 0 for h in res.history)
+
+
+_RUNNER = """
+import sys, numpy as np, torch
+sys.path.insert(0, {tests!r})
+torch.set_num_threads(1)
+from test_train import make_sequence, train_cfg
+from motionseg.train import train_model
+seqs = [make_sequence(s) for s in range(2)]
+cfg = train_cfg(iterations={iters}, checkpoint_every=5, select="lowest-loss")
+res = train_model([s[0] for s in seqs], [s[2] for s in seqs], [s[3] for s in seqs], cfg, "lrtl", 3, {work!r},
+                  progress=False)
+torch.save({{"state": res.state_dict, "resumed_from": res.resumed_from, "sel": res.selected_iteration}}, {out!r})
+"""
+
+
+def _runner(tmp_path: Path, name: str, iters: int) -> tuple[list[str], Path]:
+    out = tmp_path / f"{name}.pt"
+    script = tmp_path / f"{name}.py"
+    script.write_text(_RUNNER.format(tests=str(Path(__file__).parent), iters=iters, work=str(tmp_path / name),
+                                     out=str(out)))
+    return [sys.executable, str(script)], out
+
+
+@pytest.mark.slow
+def test_sigkill_resume_reaches_same_weights(tmp_path: Path) -> None:
+    iters = 40
+    cmd, out_ref = _runner(tmp_path, "ref", iters)
+    subprocess.run(cmd, check=True, timeout=300)
+    cmd, out_kill = _runner(tmp_path, "killed", iters)
+    proc = subprocess.Popen(cmd)
+    ckpt = tmp_path / "killed" / "last.pt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists() and not out_kill.exists(), "the run was not interrupted mid-way"
+    subprocess.run(cmd, check=True, timeout=300)
+    ref, resumed = torch.load(out_ref), torch.load(out_kill)
+    assert 0 < resumed["resumed_from"] < iters
+    assert resumed["sel"] == ref["sel"]
+    for key, val in ref["state"].items():
+        assert torch.equal(val, resumed["state"][key]), key
+    rows = (tmp_path / "killed" / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == [str(i) for i in range(1, iters + 1)]
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_and_exits_nonzero(tmp_path: Path) -> None:
+    cmd, out = _runner(tmp_path, "term", 100000)
+    proc = subprocess.Popen(cmd)
+    ckpt = tmp_path / "term" / "last.pt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert not out.exists()
+    state = torch.load(ckpt, weights_only=False)
+    assert state["iteration"] >= 5
+
+
+def _write_inputs(root: Path, seqs: list) -> list[dict]:
+    """Write ingested frames, flow directories (npz storage) and track files for ``seqs``."""
+    from motionseg.flow.store import FlowWriter
+    from motionseg.tracks.store import save_tracks
+
+    inputs = []
+    for i, (frames, _, flows, tracks) in enumerate(seqs):
+        names = [f"{t:05d}" for t in range(T)]
+        fr = root / f"frames/s{i}.npz"
+        save_ingested(fr, Ingested(frames=frames, names=names, orig_hw=(H, W), manifest={"sequence": f"s{i}"}))
+        fd = root / f"flow/s{i}"
+        fd.mkdir(parents=True)
+        with FlowWriter(fd, "npz", names, [1, 2], (H, W)) as wr:
+            for g in (1, 2):
+                for d in ("forward", "backward"):
+                    for t, f in enumerate(flows[d][g]):
+                        wr.put(d, g, t, f)
+            wr.finish({"storage": "npz", "names": names, "gaps": [1, 2], "working_hw": [H, W], "backend": "gt"})
+        tr = root / f"tracks/s{i}.npz"
+        save_tracks(tr, tracks["tracks"], tracks["visible"], np.zeros(tracks["tracks"].shape[1], np.int32), {})
+        inputs.append({"frames": fr, "flow": fd, "tracks": tr})
+    return inputs
+
+
+def test_run_train_and_run_segment_files(tmp_path: Path) -> None:
+    seqs = [make_sequence(s) for s in range(2)]
+    inputs = _write_inputs(tmp_path, seqs)
+    cfg = train_cfg(iterations=120, select="lowest-loss", checkpoint_every=40)
+    ckpt = tmp_path / "models" / "model.pt"
+    run_train(inputs, ckpt, cfg, "lrtl", 0, tmp_path / "work", progress=False)
+    state = torch.load(ckpt, weights_only=False)
+    assert state["provenance"]["oracle"] is False and state["provenance"]["method"] == "lrtl"
+    assert state["provenance"]["selected_iteration"] in (40, 80, 120)
+    # a rerun with a finished work dir resumes at the end and writes the same model
+    run_train(inputs, tmp_path / "again.pt", cfg, "lrtl", 0, tmp_path / "work", progress=False)
+    again = torch.load(tmp_path / "again.pt", weights_only=False)
+    assert again["provenance"]["resumed_from"] == 120
+    assert all(torch.equal(v, again["state_dict"][k]) for k, v in state["state_dict"].items())
+    out = tmp_path / "masks" / "s0"
+    run_segment(ckpt, inputs[0]["frames"], out, cfg, 0, progress=False)
+    ms = read_mask_dir(out)
+    assert ms.fg.shape == (T, H, W) and ms.probs.shape == (T, cfg["K"], H, W)
+    assert ms.meta["method"] == "lrtl" and ms.meta["oracle"] is False and "border" in ms.meta["fg_rule"]
+    j = np.mean([(a & b).sum() / (a | b).sum() for a, b in zip(ms.fg, seqs[0][1], strict=True)])
+    assert j > 0.8
+    assert json.loads((out / "meta.json").read_text())["fg_rule"] == ms.meta["fg_rule"]
+
+
+def test_changed_config_does_not_resume_foreign_workdir(tmp_path: Path) -> None:
+    seqs = [make_sequence(0)]
+    args = ([seqs[0][0]], [seqs[0][2]], [None])
+    train_model(*args, train_cfg(iterations=5, checkpoint_every=5), "gwm", 0, tmp_path, progress=False)
+    with pytest.raises(ConfigError, match="different run"):
+        train_model(*args, train_cfg(iterations=5, checkpoint_every=5, lr=1e-2), "gwm", 0, tmp_path, progress=False)
+
+
+def test_oracle_selection_needs_gt_and_gt_needs_oracle(tmp_path: Path) -> None:
+    frames, gt, flows, _ = make_sequence(0)
+    with pytest.raises(ConfigError, match="oracle"):
+        train_model([frames], [flows], [None], train_cfg(select="oracle", iterations=2), "gwm", 0, tmp_path)
+    with pytest.raises(ValueError, match="ground truth"):
+        train_model([frames], [flows], [None], train_cfg(iterations=2), "gwm", 0, tmp_path, oracle_gt=[gt])
+    res = train_model([frames], [flows], [None], train_cfg(select="oracle", iterations=4, checkpoint_every=2),
+                      "gwm", 0, tmp_path / "o", oracle_gt=[gt], progress=False)
+    assert res.selection == "oracle" and res.select_score is not None and -1.0 <= res.select_score <= 0.0
+
+
+def test_lrtl_without_tracks_and_missing_flow_gap_are_errors(tmp_path: Path) -> None:
+    frames, _, flows, _ = make_sequence(0)
+    with pytest.raises(ValueError, match="needs tracks"):
+        train_model([frames], [flows], [None], train_cfg(iterations=2), "lrtl", 0, tmp_path)
+    with pytest.raises(ValueError, match="gap 3"):
+        train_model([frames], [flows], [None], train_cfg(iterations=2, flow_gaps=[1, 3]), "gwm", 0, tmp_path)
+
+
+def test_run_segment_rejects_non_checkpoint(tmp_path: Path) -> None:
+    bad = tmp_path / "model.pt"
+    torch.save({"weights": 1}, bad)
+    frames = tmp_path / "f.npz"
+    save_ingested(frames, Ingested(frames=np.zeros((2, 8, 8, 3), np.uint8), names=["a", "b"], orig_hw=(8, 8)))
+    with pytest.raises(InputError, match="model.pt"):
+        run_segment(bad, frames, tmp_path / "out", train_cfg(), 0)
+
+
+def test_foreground_rule_prefers_segment_away_from_border() -> None:
+    probs = np.zeros((3, 3, 20, 30), np.float32)
+    probs[:, 0] = 1.0
+    probs[:, 0, 6:14, 10:20] = 0.0
+    probs[:, 1, 6:14, 10:20] = 1.0  # central object
+    # segment 2 empty
+    fg = foreground_segments(probs, 0.1, 1.0)
+    assert fg.tolist() == [False, True, False]
+    # a segment covering the left half (touching the border as much as its area) is background
+    probs2 = np.zeros((1, 2, 20, 30), np.float32)
+    probs2[:, 0, :, :15] = 1
+    probs2[:, 1, :, 15:] = 1
+    assert foreground_segments(probs2, 0.1, 1.0).sum() == 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-x", "-q"]))
