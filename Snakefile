@@ -45,4 +45,4 @@ onsuccess:
 
 
 onerror:
-    print(f"motionseg: some jobs failed; see the 'motionseg: ERROR' lines above and the logs under {R}/logs/. Rerun the same command to resume.")
+    print(f"motionseg: some jobs failed; see the 'motionseg: ERROR' lines above (under SLURM: in each failed job's SLURM log, logs/slurm/...) and the rule logs under {R}/logs/. Fix the cause and rerun the same command to resume.")
