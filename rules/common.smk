@@ -1,7 +1,6 @@
 # Python plumbing of the workflow: config validation, dataset/sequence tables, wildcard constraints and the input
 # functions the rules call. No rule lives here.
 
-import os
 import sys
 from pathlib import Path
 
@@ -9,12 +8,10 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-# The package lives in src/: make it importable here and in every job (local, conda or SLURM; sbatch exports the
-# environment).
+# The package lives in src/: importable here even when not installed (rule scripts do the same via scripts/_src.py).
 _SRC = str(Path(workflow.basedir) / "src")
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p)
 
 
 validate(config, schema="../config/schema.yaml")
@@ -79,7 +76,11 @@ def train_inputs(wildcards):
 
 def segment_inputs(wildcards):
     return PLAN.segment_inputs(
-        wildcards.dataset, wildcards.flow, wildcards.tracks, wildcards.method, wildcards.sequence
+        wildcards.dataset,
+        wildcards.flow,
+        wildcards.tracks,
+        wildcards.method,
+        wildcards.sequence,
     )
 
 
@@ -89,5 +90,9 @@ def method_gpu(wildcards):
 
 def evaluate_inputs(wildcards):
     return PLAN.evaluate_inputs(
-        wildcards.dataset, wildcards.flow, wildcards.tracks, wildcards.method, wildcards.sequence
+        wildcards.dataset,
+        wildcards.flow,
+        wildcards.tracks,
+        wildcards.method,
+        wildcards.sequence,
     )

@@ -8,6 +8,16 @@ rule evaluate:
     output:
         scores=f"{R}/{{dataset}}/scores/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.csv",
         frames=f"{R}/{{dataset}}/scores/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.frames.csv",
+    log:
+        f"{R}/logs/evaluate/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
+    benchmark:
+        f"{R}/benchmarks/evaluate/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.tsv"
+    conda:
+        "../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["evaluate"]["mem_mb"],
+        runtime=config["resources"]["evaluate"]["runtime"],
     params:
         dataset=lambda wildcards: PLAN.dataset_params(wildcards.dataset),
         cfg=config["evaluation"],
@@ -17,15 +27,5 @@ rule evaluate:
             "tracks": wildcards.tracks,
             "method": wildcards.method,
         },
-    log:
-        f"{R}/logs/evaluate/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
-    benchmark:
-        f"{R}/benchmarks/evaluate/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=config["resources"]["evaluate"]["mem_mb"],
-        runtime=config["resources"]["evaluate"]["runtime"],
-    conda:
-        "../envs/core.yaml"
     script:
         "../scripts/evaluate.py"

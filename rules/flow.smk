@@ -6,21 +6,21 @@ rule flow:
         frames=rules.ingest.output.frames,
     output:
         flow=directory(f"{R}/{{dataset}}/flow/{{flow}}/{{sequence}}"),
-    params:
-        cfg=config["flow"],
-        backend=lambda wildcards: PLAN.flow_backends[wildcards.flow],
-        gaps=lambda wildcards: PLAN.gaps(wildcards.dataset),
-        seed=config["seed"],
     log:
         f"{R}/logs/flow/{{dataset}}/{{flow}}/{{sequence}}.log",
     benchmark:
         f"{R}/benchmarks/flow/{{dataset}}/{{flow}}/{{sequence}}.tsv"
+    conda:
+        "../envs/flow.yaml"
     threads: config["resources"]["flow"]["threads"]
     resources:
         mem_mb=config["resources"]["flow"]["mem_mb"],
         runtime=config["resources"]["flow"]["runtime"],
         gpu=flow_resources_gpu,
-    conda:
-        "../envs/flow.yaml"
+    params:
+        cfg=config["flow"],
+        backend=lambda wildcards: PLAN.flow_backends[wildcards.flow],
+        gaps=lambda wildcards: PLAN.gaps(wildcards.dataset),
+        seed=config["seed"],
     script:
         "../scripts/flow.py"

@@ -53,20 +53,20 @@ rule report:
             subcategory="{dataset}",
             labels={"plot": "{kind}", "protocol": "{protocol}", "rows": "{group}"},
         ),
-    params:
-        cfg=config["report"],
-        expected=PLAN.expected_rows(),
-        config=config,
     log:
         f"{R}/logs/report/report.log",
     benchmark:
         f"{R}/benchmarks/report/report.tsv"
+    conda:
+        "../envs/core.yaml"
     threads: 1
     resources:
         mem_mb=config["resources"]["report"]["mem_mb"],
         runtime=config["resources"]["report"]["runtime"],
-    conda:
-        "../envs/core.yaml"
+    params:
+        cfg=config["report"],
+        expected=PLAN.expected_rows(),
+        config=config,
     script:
         "../scripts/report.py"
 
@@ -89,18 +89,18 @@ rule overlay:
                 "tracks": "{tracks}",
             },
         ),
-    params:
-        overlay=config["report"]["overlay"],
     log:
         f"{R}/logs/overlay/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
     benchmark:
         f"{R}/benchmarks/overlay/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.tsv"
+    conda:
+        "../envs/core.yaml"
     threads: 1
     resources:
         mem_mb=config["resources"]["report"]["mem_mb"],
         runtime=config["resources"]["report"]["runtime"],
-    conda:
-        "../envs/core.yaml"
+    params:
+        overlay=config["report"]["overlay"],
     script:
         "../scripts/overlay.py"
 
@@ -121,12 +121,12 @@ rule track_overlay:
         f"{R}/logs/track_overlay/{{dataset}}/{{tracks}}/{{sequence}}.log",
     benchmark:
         f"{R}/benchmarks/track_overlay/{{dataset}}/{{tracks}}/{{sequence}}.tsv"
+    conda:
+        "../envs/core.yaml"
     threads: 1
     resources:
         mem_mb=config["resources"]["report"]["mem_mb"],
         runtime=config["resources"]["report"]["runtime"],
-    conda:
-        "../envs/core.yaml"
     script:
         "../scripts/track_overlay.py"
 
@@ -143,17 +143,17 @@ rule flow_strip:
             subcategory="{dataset}",
             labels={"sequence": "{sequence}", "flow": "{flow}"},
         ),
-    params:
-        n_frames=config["report"]["flow_strip"]["n_frames"],
     log:
         f"{R}/logs/flow_strip/{{dataset}}/{{flow}}/{{sequence}}.log",
     benchmark:
         f"{R}/benchmarks/flow_strip/{{dataset}}/{{flow}}/{{sequence}}.tsv"
+    conda:
+        "../envs/core.yaml"
     threads: 1
     resources:
         mem_mb=config["resources"]["report"]["mem_mb"],
         runtime=config["resources"]["report"]["runtime"],
-    conda:
-        "../envs/core.yaml"
+    params:
+        n_frames=config["report"]["flow_strip"]["n_frames"],
     script:
         "../scripts/flow_strip.py"

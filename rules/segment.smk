@@ -9,22 +9,22 @@ rule segment:
         masks=directory(
             f"{R}/{{dataset}}/masks/{{flow}}/{{tracks}}/{{method}}/{{sequence}}"
         ),
-    wildcard_constraints:
-        method=PLAN_PER_SEQUENCE_METHODS,
-    params:
-        cfg=lambda wildcards: config[PLAN.method_section(wildcards.method)],
-        seed=config["seed"],
     log:
         f"{R}/logs/segment/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
     benchmark:
         f"{R}/benchmarks/segment/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.tsv"
+    wildcard_constraints:
+        method=PLAN_PER_SEQUENCE_METHODS,
+    conda:
+        "../envs/cluster.yaml"
     threads: config["resources"]["segment"]["threads"]
     resources:
         mem_mb=config["resources"]["segment"]["mem_mb"],
         runtime=config["resources"]["segment"]["runtime"],
         gpu=method_gpu,
-    conda:
-        "../envs/cluster.yaml"
+    params:
+        cfg=lambda wildcards: config[PLAN.method_section(wildcards.method)],
+        seed=config["seed"],
     script:
         "../scripts/segment.py"
 
@@ -36,21 +36,21 @@ rule infer:
         masks=directory(
             f"{R}/{{dataset}}/masks/{{flow}}/{{tracks}}/{{method}}/{{sequence}}"
         ),
-    wildcard_constraints:
-        method=PLAN_TRAINED_METHODS,
-    params:
-        cfg=config["train"],
-        seed=config["seed"],
     log:
         f"{R}/logs/infer/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
     benchmark:
         f"{R}/benchmarks/infer/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.tsv"
+    wildcard_constraints:
+        method=PLAN_TRAINED_METHODS,
+    conda:
+        "../envs/train.yaml"
     threads: config["resources"]["infer"]["threads"]
     resources:
         mem_mb=config["resources"]["infer"]["mem_mb"],
         runtime=config["resources"]["infer"]["runtime"],
         gpu=0,
-    conda:
-        "../envs/train.yaml"
+    params:
+        cfg=config["train"],
+        seed=config["seed"],
     script:
         "../scripts/infer.py"

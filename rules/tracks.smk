@@ -6,19 +6,19 @@ rule tracks:
         unpack(tracks_inputs),
     output:
         tracks=f"{R}/{{dataset}}/tracks/{{tracks}}/{{sequence}}.npz",
-    params:
-        cfg=config["tracks"],
-        backend=lambda wildcards: PLAN.tracks_backend(wildcards.tracks)[0],
     log:
         f"{R}/logs/tracks/{{dataset}}/{{tracks}}/{{sequence}}.log",
     benchmark:
         f"{R}/benchmarks/tracks/{{dataset}}/{{tracks}}/{{sequence}}.tsv"
+    conda:
+        "../envs/tracks.yaml"
     threads: config["resources"]["tracks"]["threads"]
     resources:
         mem_mb=config["resources"]["tracks"]["mem_mb"],
         runtime=config["resources"]["tracks"]["runtime"],
         gpu=tracks_gpu,
-    conda:
-        "../envs/tracks.yaml"
+    params:
+        cfg=config["tracks"],
+        backend=lambda wildcards: PLAN.tracks_backend(wildcards.tracks)[0],
     script:
         "../scripts/tracks.py"

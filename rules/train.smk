@@ -7,20 +7,20 @@ rule train:
         unpack(train_inputs),
     output:
         model=f"{R}/{{dataset}}/models/{{flow}}/{{tracks}}/{{method}}/model.pt",
-    params:
-        cfg=config["train"],
-        seed=config["seed"],
-        workdir=lambda wildcards, output: str(Path(output.model).parent / "work"),
     log:
         f"{R}/logs/train/{{dataset}}/{{flow}}/{{tracks}}/{{method}}.log",
     benchmark:
         f"{R}/benchmarks/train/{{dataset}}/{{flow}}/{{tracks}}/{{method}}.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: config["resources"]["train"]["threads"]
     resources:
         mem_mb=config["resources"]["train"]["mem_mb"],
         runtime=config["resources"]["train"]["runtime"],
         gpu=1,
-    conda:
-        "../envs/train.yaml"
+    params:
+        cfg=config["train"],
+        seed=config["seed"],
+        workdir=lambda wildcards, output: str(Path(output.model).parent / "work"),
     script:
         "../scripts/train.py"

@@ -1,5 +1,7 @@
 """Rule `evaluate`: J/F of one sequence under every protocol and selection (motionseg.metrics.run_evaluate)."""
 
+import _src  # noqa: F401  (puts src/ on sys.path)
+
 from motionseg.metrics import run_evaluate
 from motionseg.workflow import run_step
 

@@ -1,5 +1,7 @@
 """Rule `flow`: forward and backward optical flow of one sequence (motionseg.flow.run_flow)."""
 
+import _src  # noqa: F401  (puts src/ on sys.path)
+
 from motionseg.flow import run_flow
 from motionseg.workflow import run_step
 

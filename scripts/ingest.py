@@ -1,5 +1,7 @@
 """Rule `ingest`: validate and resize one sequence's frames (motionseg.io.ingest.run_ingest)."""
 
+import _src  # noqa: F401  (puts src/ on sys.path)
+
 from motionseg.io.ingest import run_ingest
 from motionseg.workflow import run_step
 

@@ -1,5 +1,7 @@
 """Rule `overlay`: GIF and HTML page of frames, GT contour and predicted mask (motionseg.report.render_overlay)."""
 
+import _src  # noqa: F401  (puts src/ on sys.path)
+
 from motionseg.report import render_overlay
 from motionseg.workflow import run_step
 

@@ -1,5 +1,7 @@
 """Rule `report`: aggregate CSVs, paper-style table, plots and provenance (motionseg.report.run_report)."""
 
+import _src  # noqa: F401  (puts src/ on sys.path)
+
 from pathlib import Path
 
 from motionseg.report import run_report

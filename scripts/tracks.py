@@ -1,5 +1,7 @@
 """Rule `tracks`: point trajectories of one sequence (motionseg.tracks.run_tracks)."""
 
+import _src  # noqa: F401  (puts src/ on sys.path)
+
 from motionseg.tracks import run_tracks
 from motionseg.workflow import run_step
 

@@ -1,5 +1,7 @@
 """Rule `train`: train a segmentation network from motion over one dataset (motionseg.train.run_train)."""
 
+import _src  # noqa: F401  (puts src/ on sys.path)
+
 from motionseg.train import run_train
 from motionseg.workflow import run_step
 

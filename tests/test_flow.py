@@ -477,12 +477,15 @@ def test_rule_script_runs_random_raft_small(tmp_path):
     smk = SimpleNamespace(
         input=SimpleNamespace(frames=str(npz)),
         output=SimpleNamespace(flow=str(tmp_path / "flow" / "raft_small" / "seq")),
-        params=SimpleNamespace(cfg=cfg, backend="raft_small", gaps=[1, 2]),
+        params=SimpleNamespace(cfg=cfg, backend="raft_small", gaps=[1, 2], seed=0),
         log=[str(tmp_path / "flow.log")],
         wildcards={"dataset": "t", "flow": "raft_small", "sequence": "seq"},
         rule="flow",
         threads=1,
     )
+    import sys
+
+    sys.path.append(str(script.parent))  # Snakemake adds a local script's folder to sys.path (scripts/_src.py)
     runpy.run_path(str(script), init_globals={"snakemake": smk})
     fs = load_flow(smk.output.flow)
     assert fs.meta["random_weights"] is True and fs.forward(2).shape == (1, 64, 64, 2)

@@ -31,6 +31,7 @@ def small_config(**overrides: Any) -> dict:
     """The shipped demo config made smaller for tests (2 sequences x 8 frames, short training)."""
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     cfg["datasets"][0]["synthetic"].update(n_sequences=2, n_frames=8, height=64, width=96)
+    cfg["tracks"]["window"] = 8  # sequences shorter than the tracker window are an error
     tiny_train = REPO / "tests" / "data" / "tiny_train.yaml"
     if tiny_train.exists():
         cfg["train"].update(yaml.safe_load(tiny_train.read_text()))
