@@ -4,7 +4,6 @@ SIGTERM, and run_train / run_segment work on real flow and track files."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

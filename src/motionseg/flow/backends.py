@@ -8,7 +8,6 @@ randomly initialised only when ``flow.allow_random_weights`` is true (then ``ran
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from contextlib import nullcontext
 from pathlib import Path
@@ -28,6 +27,7 @@ from motionseg.flow.config import (
 )
 from motionseg.flow.geometry import crop_padding, pad_to_multiple
 from motionseg.io.errors import ConfigError, InputError
+from motionseg.io.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +52,6 @@ def _check_pair(img1: np.ndarray, img2: np.ndarray) -> None:
         raise ValueError(
             f"expected two uint8 [B,H,W,3] batches, got {img1.dtype}{img1.shape} and {img2.dtype}{img2.shape}"
         )
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class FlowBackend:
@@ -252,7 +243,7 @@ def _build_raft(name: str, flow_cfg: dict, device: torch.device, seed: int) -> R
                 f"could not fetch {Path(weights.url).name} into the torch hub cache ({exc}); without a network put the "
                 f"file at {ckpt} or set {key} to its path",
             ) from exc
-        sha = file_sha256(ckpt) if Path(ckpt).is_file() else None
+        sha = sha256_file(ckpt) if Path(ckpt).is_file() else None
     elif ckpt:
         model = ctor(weights=None)
         state = load_state_dict_file(ckpt)
@@ -262,7 +253,7 @@ def _build_raft(name: str, flow_cfg: dict, device: torch.device, seed: int) -> R
             raise InputError(
                 ckpt, f"checkpoint does not match torchvision {name} ({str(exc).splitlines()[0]})"
             ) from exc
-        sha = file_sha256(ckpt)
+        sha = sha256_file(ckpt)
     else:
         _require_random_allowed(flow_cfg, name)
         model = _seeded_init(lambda: ctor(weights=None), seed)
@@ -297,7 +288,7 @@ def _build_ptlflow(name: str, flow_cfg: dict, device: torch.device, seed: int) -
         if not Path(ckpt).is_file():  # a release checkpoint name: ptlflow keeps the file in the torch hub cache
             url = getattr(model, "pretrained_checkpoints", {}).get(ckpt, "")
             ckpt = str(Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name) if url else ckpt
-        sha = file_sha256(ckpt) if Path(ckpt).is_file() else None
+        sha = sha256_file(ckpt) if Path(ckpt).is_file() else None
     else:
         _require_random_allowed(flow_cfg, name)
         model = _seeded_init(lambda: ptlflow.get_model(model_name, ckpt_path=None), seed)

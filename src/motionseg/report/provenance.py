@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from motionseg.io.errors import InputError
+from motionseg.io.hashing import sha256_file
 
 # reported library -> distribution names that may provide it (first installed one wins)
 _LIBRARIES = {
@@ -27,15 +28,6 @@ _LIBRARIES = {
 _RANDOM_KEYS = ("weights_random", "random_weights", "random_init", "random")
 _CKPT_KEYS = ("checkpoint", "checkpoint_path", "weights")
 _HASH_KEYS = ("checkpoint_sha256", "sha256", "weights_sha256")
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def config_sha256(config: Mapping) -> str:

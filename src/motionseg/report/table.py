@@ -141,8 +141,8 @@ def render_table(summary: pd.DataFrame, report_cfg: Mapping, provenance: Mapping
                     title = ("GT-free" if not oracle else "ORACLE (the ground truth chooses the foreground)")
                     note = []
                     if oracle and not str(selection).startswith("oracle"):
-                        note = [f"The methods here use the ground truth themselves (their `meta.json` says "
-                                f"`oracle: true`), whatever the selection rule.", ""]
+                        note = ["The methods here use the ground truth themselves (their `meta.json` says "
+                                "`oracle: true`), whatever the selection rule.", ""]
                     lines += [f"#### {title} · selection `{selection}`", "", *note,
                               *pivot_lines(ds, variants, metrics, scale, decimals), ""]
         bench = benchmarks.get(dataset)

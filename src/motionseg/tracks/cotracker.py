@@ -20,7 +20,6 @@ clip are unknown (NaN, not visible). Peak memory is set by the clip, not the vid
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -28,18 +27,10 @@ import torch
 from tqdm import tqdm
 
 from motionseg.io.errors import InputError
+from motionseg.io.hashing import sha256_file  # noqa: F401  (re-exported for tracks.run)
 from motionseg.tracks.blocks import TrackBlocks
 from motionseg.tracks.config import COTRACKER_BACKENDS
 from motionseg.tracks.queries import new_queries, query_frames
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_checkpoint(path: str | Path) -> dict:
