@@ -7,6 +7,7 @@ A rule script is three lines: ``from motionseg.workflow import run_step``, then
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 import traceback
@@ -15,13 +16,28 @@ from typing import Any
 
 from motionseg.io.errors import ConfigError, InputError
 
+PREEMPT_EXIT_CODE = 128 + signal.SIGTERM  # 143, what a shell reports for a job ended by SIGTERM
+
+
+class Preempted(SystemExit):
+    """Raised by a ``run_*`` function after it saved its progress in response to SIGTERM (exit status 143).
+
+    A SystemExit, so generic ``except Exception`` handlers let it through and the process exits with
+    :data:`PREEMPT_EXIT_CODE`; rerunning the same job resumes from the saved progress.
+    """
+
+    def __init__(self, code: int = PREEMPT_EXIT_CODE) -> None:
+        super().__init__(code)
+
 
 def run_step(smk: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """Run ``func(*args, **kwargs)`` for a Snakemake job, with stderr (tqdm bars, logging) sent to ``smk.log[0]``.
 
     On success the log ends with a one-line summary (rule, wildcards, seconds). On failure the traceback goes to the
     log, a one-line ``motionseg: ERROR ...`` naming the file or config key goes to the job's original stderr, and the
-    process exits with status 1 (outputs were written atomically, so nothing partial is left).
+    process exits with status 1 (outputs were written atomically, so nothing partial is left). A function preempted
+    by SIGTERM (it raises :class:`Preempted` or another SystemExit with status 143 after checkpointing) gets a
+    one-line ``motionseg: PREEMPTED ...`` and the process exits with status 143.
     """
     real_stderr = sys.stderr
     log_path = smk.log[0] if len(smk.log) else None
@@ -33,6 +49,12 @@ def run_step(smk: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> N
     t0 = time.perf_counter()
     try:
         func(*args, **kwargs)
+    except SystemExit as exc:
+        if exc.code == PREEMPT_EXIT_CODE:
+            msg = f"motionseg: PREEMPTED rule {smk.rule} ({wc}) by SIGTERM: progress saved, rerun to resume"
+            print(msg, file=log_fh)
+            print(msg, file=real_stderr)
+        raise
     except (InputError, ConfigError) as exc:
         traceback.print_exc(file=log_fh)
         msg = f"motionseg: ERROR in rule {smk.rule} ({wc}): {exc}"

@@ -6,6 +6,7 @@ clip length; :meth:`TrackBlocks.rows` then feeds :func:`motionseg.tracks.store.s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +40,13 @@ class TrackBlocks:
             return np.full(shape, fill, dtype=dtype)
         path = self.workdir / f"block{len(self.qf):05d}_{len(self.xy) + len(self.vis)}.npy"
         arr = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+        fd = os.open(path, os.O_RDWR)
+        try:  # reserve the disk space now: a full disk is then ENOSPC naming the file, not SIGBUS on a mapped page
+            os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        finally:
+            os.close(fd)
         for t in range(shape[0]):  # row by row: filling a memory map must not need a full-size temporary
             arr[t] = fill
         return arr

@@ -16,6 +16,9 @@ not depend on the clip length (the output, [T, N, 2], naturally does).
 
 from __future__ import annotations
 
+import logging
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -23,9 +26,12 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
+from motionseg.io.atomic import atomic_path
 from motionseg.io.errors import InputError
 from motionseg.tracks.blocks import TrackBlocks
 from motionseg.tracks.queries import new_queries, query_frames
+
+log = logging.getLogger(__name__)
 
 
 class PairFlow(Protocol):
@@ -203,37 +209,48 @@ def flowchain_blocks(
     scale_xy: tuple[float, float],
     workdir: str | None,
     progress: bool = True,
+    checkpoint: ChainCheckpoint | None = None,
 ) -> TrackBlocks:
-    """As :func:`track_flowchain`, returning the output blocks (disk-backed in ``workdir`` unless it is None)."""
+    """As :func:`track_flowchain`, returning the output blocks (disk-backed in ``workdir`` unless it is None).
+
+    With a ``checkpoint`` (whose work dir must be ``workdir``) the sweeps resume from a saved state, and when
+    ``checkpoint.stop()`` turns True the state is saved before the next step and
+    :class:`motionseg.workflow.Preempted` is raised (exit status 143).
+    """
     T, hw = flow.n_frames, flow.hw
     if T < 2:
         raise ValueError(f"need at least 2 frames, got {T}")
     qset = set(query_frames(T, params.query_stride))
-    blocks = TrackBlocks(T, scale_xy, workdir)
-    seeds: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # q -> (columns, seed points) for the backward sweep
-    cols = np.zeros(0, dtype=np.int64)
-    pts = np.zeros((0, 2), dtype=np.float32)
-    bar = tqdm(total=2 * (T - 1), desc="flowchain", unit="step", disable=not progress, leave=False)
-    for t in range(T):
-        if t in qset:
-            new = new_queries(pts, hw, params.grid_stride)
-            if len(new):
-                c0 = blocks.add(t, len(new))
-                new_cols = np.arange(c0, c0 + len(new), dtype=np.int64)
-                if t > 0:
-                    seeds[t] = (new_cols, new)
-                cols = np.concatenate([cols, new_cols])
-                pts = np.concatenate([pts, new]).astype(np.float32)
-        blocks.put(t, cols, pts)
-        if t == T - 1:
-            break
-        pts, ok = chain_step(pts, flow.forward_pair(t), flow.backward_pair(t), params)
-        cols, pts = cols[ok], pts[ok]
-        bar.update()
-    # backward sweep: tracks seeded at q > 0 extend to earlier frames
-    cols = np.zeros(0, dtype=np.int64)
-    pts = np.zeros((0, 2), dtype=np.float32)
-    for t in range(T - 1, 0, -1):
+    st = checkpoint.load(T, scale_xy) if checkpoint is not None else None
+    if st is None:
+        st = _ChainState(TrackBlocks(T, scale_xy, workdir), "forward", 0, _EMPTY_COLS, _EMPTY_PTS, {})
+    blocks, seeds = st.blocks, st.seeds  # seeds: q -> (columns, seed points) for the backward sweep
+    cols, pts = st.cols, st.pts
+    done = st.t if st.phase == "forward" else (T - 1) + (T - 1 - st.t)
+    bar = tqdm(total=2 * (T - 1), initial=done, desc="flowchain", unit="step", disable=not progress, leave=False)
+    if st.phase == "forward":
+        for t in range(st.t, T):
+            _maybe_preempt(checkpoint, _ChainState(blocks, "forward", t, cols, pts, seeds))
+            if t in qset:
+                new = new_queries(pts, hw, params.grid_stride)
+                if len(new):
+                    c0 = blocks.add(t, len(new))
+                    new_cols = np.arange(c0, c0 + len(new), dtype=np.int64)
+                    if t > 0:
+                        seeds[t] = (new_cols, new)
+                    cols = np.concatenate([cols, new_cols])
+                    pts = np.concatenate([pts, new]).astype(np.float32)
+            blocks.put(t, cols, pts)
+            if t == T - 1:
+                break
+            pts, ok = chain_step(pts, flow.forward_pair(t), flow.backward_pair(t), params)
+            cols, pts = cols[ok], pts[ok]
+            bar.update()
+        # backward sweep: tracks seeded at q > 0 extend to earlier frames
+        st = _ChainState(blocks, "backward", T - 1, _EMPTY_COLS, _EMPTY_PTS, seeds)
+        cols, pts = st.cols, st.pts
+    for t in range(st.t, 0, -1):
+        _maybe_preempt(checkpoint, _ChainState(blocks, "backward", t, cols, pts, seeds))
         if t in seeds:
             cols = np.concatenate([cols, seeds[t][0]])
             pts = np.concatenate([pts, seeds[t][1]]).astype(np.float32)
@@ -244,3 +261,114 @@ def flowchain_blocks(
         bar.update()
     bar.close()
     return blocks
+
+
+_EMPTY_COLS = np.zeros(0, dtype=np.int64)
+_EMPTY_PTS = np.zeros((0, 2), dtype=np.float32)
+
+
+@dataclass
+class _ChainState:
+    """Where the sweeps are: ``phase`` ("forward"/"backward") and the frame ``t`` of the next loop iteration, the live
+    tracks (global columns [K] and working-pixel positions [K, 2]) and the seeds kept for the backward sweep."""
+
+    blocks: TrackBlocks
+    phase: str
+    t: int
+    cols: np.ndarray
+    pts: np.ndarray
+    seeds: dict[int, tuple[np.ndarray, np.ndarray]]
+
+
+def _maybe_preempt(checkpoint: ChainCheckpoint | None, state: _ChainState) -> None:
+    """Save ``state`` and raise Preempted when the checkpoint's stop flag is set."""
+    if checkpoint is None or not checkpoint.stop():
+        return
+    from motionseg.workflow import PREEMPT_EXIT_CODE, Preempted
+
+    checkpoint.save(state)
+    log.warning("SIGTERM: flowchain progress saved in %s (%s sweep, frame %d), exiting", checkpoint.workdir,
+                state.phase, state.t)
+    raise Preempted(PREEMPT_EXIT_CODE)
+
+
+class ChainCheckpoint:
+    """Saves and restores flowchain's progress in ``workdir`` (the disk-backed blocks plus ``state.npz``).
+
+    ``fingerprint`` identifies the run (inputs and parameters): a saved state with another fingerprint is discarded.
+    ``stop`` is polled before every step (e.g. a flag set by a SIGTERM handler).
+    """
+
+    STATE_NAME = "state.npz"
+
+    def __init__(self, workdir: str | Path, fingerprint: str, stop: Callable[[], bool]) -> None:
+        self.workdir = Path(workdir)
+        self.fingerprint = fingerprint
+        self.stop = stop
+
+    @property
+    def state_path(self) -> Path:
+        """``<workdir>/state.npz``: where the sweep state is saved."""
+        return self.workdir / self.STATE_NAME
+
+    def save(self, state: _ChainState) -> None:
+        """Flush the block memory maps and write the sweep state atomically."""
+        b = state.blocks
+        if b.workdir is None or b.workdir.resolve() != self.workdir.resolve():
+            raise ValueError("checkpointing needs the blocks to live in the checkpoint's work dir")
+        for arr in (*b.xy, *b.vis):
+            arr.flush()
+        seed_q = sorted(state.seeds)
+        arrays = {
+            "fingerprint": np.asarray(self.fingerprint),
+            "phase": np.asarray(state.phase),
+            "t": np.asarray(state.t, np.int64),
+            "cols": np.asarray(state.cols, np.int64),
+            "pts": np.asarray(state.pts, np.float32).reshape(-1, 2),
+            "seed_q": np.asarray(seed_q, np.int64),
+            "seed_n": np.asarray([len(state.seeds[q][0]) for q in seed_q], np.int64),
+            "seed_cols": np.concatenate([state.seeds[q][0] for q in seed_q]) if seed_q else _EMPTY_COLS,
+            "seed_pts": np.concatenate([state.seeds[q][1] for q in seed_q]) if seed_q else _EMPTY_PTS,
+            "block_q": np.asarray([int(q[0]) for q in b.qf], np.int64),
+            "block_n": np.asarray([len(q) for q in b.qf], np.int64),
+            "block_offset": np.asarray(b.offset, np.int64),
+            "xy_files": np.asarray([Path(a.filename).name for a in b.xy], dtype=str),
+            "vis_files": np.asarray([Path(a.filename).name for a in b.vis], dtype=str),
+        }
+        with atomic_path(self.state_path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    def load(self, n_frames: int, scale_xy: tuple[float, float]) -> _ChainState | None:
+        """The saved state, or None (and an emptied work dir) when there is none or it is from another run."""
+        try:
+            with np.load(self.state_path, allow_pickle=False) as z:
+                saved = {k: z[k] for k in z.files}
+            if str(saved["fingerprint"]) != self.fingerprint:
+                raise ValueError("work dir belongs to another run")
+            blocks = TrackBlocks(n_frames, scale_xy, self.workdir)
+            for name_xy, name_vis, q, n, off in zip(saved["xy_files"], saved["vis_files"], saved["block_q"],
+                                                    saved["block_n"], saved["block_offset"], strict=True):
+                blocks.xy.append(np.load(self.workdir / str(name_xy), mmap_mode="r+"))
+                blocks.vis.append(np.load(self.workdir / str(name_vis), mmap_mode="r+"))
+                blocks.qf.append(np.full(int(n), int(q), dtype=np.int32))
+                blocks.offset.append(int(off))
+            blocks.n = int(saved["block_n"].sum())
+            if any(a.shape[:2] != (n_frames, len(q)) for a, q in zip(blocks.xy, blocks.qf, strict=True)):
+                raise ValueError("block shapes do not match the clip")
+        except (OSError, KeyError, ValueError) as exc:
+            if self.state_path.exists():
+                log.warning("discarding flowchain checkpoint in %s (%s)", self.workdir, exc)
+            self.clear()
+            return None
+        seeds: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        start = 0
+        for q, n in zip(saved["seed_q"].tolist(), saved["seed_n"].tolist(), strict=True):
+            seeds[q] = (saved["seed_cols"][start : start + n], saved["seed_pts"][start : start + n])
+            start += n
+        log.info("resuming flowchain from %s (%s sweep, frame %d)", self.workdir, saved["phase"], int(saved["t"]))
+        return _ChainState(blocks, str(saved["phase"]), int(saved["t"]), saved["cols"], saved["pts"], seeds)
+
+    def clear(self) -> None:
+        """Empty the work dir (it is created when missing)."""
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.workdir.mkdir(parents=True, exist_ok=True)

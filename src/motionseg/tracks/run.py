@@ -2,16 +2,67 @@
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
+import errno
+import hashlib
+import json
+import shutil
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from motionseg.io.errors import ConfigError, InputError
 from motionseg.io.ingest_format import Ingested, load_ingested
 from motionseg.tracks.blocks import TrackBlocks
 from motionseg.tracks.config import BACKENDS, COTRACKER_BACKENDS, FLOWCHAIN
-from motionseg.tracks.flowchain import ChainParams, FlowSetPairs, flowchain_blocks
+from motionseg.tracks.flowchain import (
+    ChainCheckpoint,
+    ChainParams,
+    FlowSetPairs,
+    flowchain_blocks,
+)
 from motionseg.tracks.store import save_track_rows
+from motionseg.workflow import Preempted
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def work_dir_for(out_path: str | Path) -> Path:
+    """The resumable work dir of a track file: ``<dir>/.<name>.partial/`` (hidden; never read as a result)."""
+    out_path = Path(out_path)
+    return out_path.parent / f".{out_path.name}{PARTIAL_SUFFIX}"
+
+
+def _fingerprint(frames_npz: str | Path, flow_dir: str | Path | None, meta: dict, tracks_cfg: dict) -> str:
+    """sha256 of the frames file, the flow directory's meta.json and file sizes, and the tracker settings."""
+    h = hashlib.sha256()
+    with open(frames_npz, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    if flow_dir is not None and Path(flow_dir).is_dir():
+        for f in sorted(Path(flow_dir).rglob("*")):
+            if f.is_file():
+                h.update(f"{f.relative_to(flow_dir)}:{f.stat().st_size}".encode())
+        meta_json = Path(flow_dir) / "meta.json"
+        if meta_json.is_file():
+            h.update(meta_json.read_bytes())
+    h.update(json.dumps({"meta": meta, "cfg": tracks_cfg}, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+@contextmanager
+def _sigterm_flag(enabled: bool) -> Iterator[Callable[[], bool]]:
+    """Yield a ``stop()`` poll that turns True once SIGTERM arrived (handler installed in the main thread only)."""
+    flag = {"stop": False}
+    old = None
+    if enabled and threading.current_thread() is threading.main_thread():
+        old = signal.signal(signal.SIGTERM, lambda *_: flag.__setitem__("stop", True))
+    try:
+        yield lambda: flag["stop"]
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
 
 
 def _check_length(frames_npz: str | Path, ing: Ingested, window: int) -> None:
@@ -58,6 +109,11 @@ def run_tracks(
     tracks_cfg: the validated ``tracks`` config section; backend: ``flowchain`` or a CoTracker backend;
     flow_loader: reads a flow directory (default ``motionseg.flow.load_flow``). Positions are written in
     original-frame pixels. Bad input raises InputError naming the file; nothing is written then.
+
+    Preemption (flowchain): SIGTERM saves the progress in :func:`work_dir_for` ``(out_path)`` and raises
+    :class:`motionseg.workflow.Preempted` (exit status 143); rerunning with the same inputs and settings resumes there
+    and writes the same file as an uninterrupted run. The work dir is removed when the track file is written or the
+    run fails with an error. (CoTracker backends are not checkpointed: SIGTERM ends them, the rerun starts over.)
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown tracks backend '{backend}' (known: {', '.join(BACKENDS)})")
@@ -75,10 +131,27 @@ def run_tracks(
     }
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    # the output is assembled in disk-backed blocks next to the result, so RAM stays flat in the clip length
-    with tempfile.TemporaryDirectory(prefix=f".{out_path.stem}.", suffix=".blocks", dir=out_path.parent) as work:
-        blocks = _track(ing, flow_dir, tracks_cfg, backend, meta, flow_loader, progress, work)
-        save_track_rows(out_path, blocks.T, blocks.n, blocks.rows, blocks.query_frame, meta)
+    # the output is assembled in disk-backed blocks next to the result, so RAM stays flat in the clip length; for
+    # flowchain the same work dir holds the checkpoint written on SIGTERM
+    work = work_dir_for(out_path)
+    resumable = backend == FLOWCHAIN
+    fingerprint = _fingerprint(frames_npz, flow_dir, meta, tracks_cfg) if resumable else ""
+    with _sigterm_flag(resumable) as stop:
+        checkpoint = ChainCheckpoint(work, fingerprint, stop) if resumable else None
+        if checkpoint is None:
+            shutil.rmtree(work, ignore_errors=True)
+        try:
+            work.mkdir(exist_ok=True)
+            blocks = _track(ing, flow_dir, tracks_cfg, backend, meta, flow_loader, progress, str(work), checkpoint)
+            save_track_rows(out_path, blocks.T, blocks.n, blocks.rows, blocks.query_frame, meta)
+        except Preempted:
+            raise  # keep the work dir: the rerun resumes from it
+        except BaseException as exc:
+            shutil.rmtree(work, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) and not exc.filename:
+                raise OSError(exc.errno, exc.strerror, str(out_path)) from exc  # name the output (full disk)
+            raise
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _track(
@@ -90,6 +163,7 @@ def _track(
     flow_loader: Callable | None,
     progress: bool,
     workdir: str,
+    checkpoint: ChainCheckpoint | None = None,
 ) -> TrackBlocks:
     """Run the tracker ``backend``; fills ``meta`` in place and returns the output blocks."""
     if backend == FLOWCHAIN:
@@ -105,7 +179,7 @@ def _track(
             mb_beta=None if tracks_cfg["mb_beta"] is None else float(tracks_cfg["mb_beta"]),
         )
         with pairs:
-            blocks = flowchain_blocks(pairs, params, ing.scale_xy, workdir, progress=progress)
+            blocks = flowchain_blocks(pairs, params, ing.scale_xy, workdir, progress=progress, checkpoint=checkpoint)
         meta.update(
             flow_backend=flow_meta.get("backend"),
             flow_dir=str(flow_dir),
@@ -126,7 +200,11 @@ def _track(
 def _run_cotracker(ing: Ingested, cfg: dict, backend: str, progress: bool, workdir: str) -> tuple[TrackBlocks, dict]:
     """Run a CoTracker backend on the ingested frames; returns the output blocks and meta entries."""
     from motionseg.device import select_device
-    from motionseg.tracks.cotracker import cotracker_blocks, load_predictor, sha256_file  # imports torch
+    from motionseg.tracks.cotracker import (  # imports torch
+        cotracker_blocks,
+        load_predictor,
+        sha256_file,
+    )
 
     ckpt = cfg.get("checkpoint")
     if not ckpt:

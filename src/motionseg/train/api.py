@@ -138,7 +138,12 @@ def run_segment(ckpt: str | Path, frames_npz: str | Path, out_mask_dir: str | Pa
     device = select_device(train_cfg["device"])
     torch.manual_seed(seed)
     model = model_from_cfg(cfg)
-    model.load_state_dict(state["state_dict"])
+    try:
+        model.load_state_dict(state["state_dict"])
+    except RuntimeError as exc:
+        raise InputError(
+            ckpt, f"weights do not match the network its config describes ({str(exc).splitlines()[-1].strip()})"
+        ) from exc
     model.to(device)
     h, w = ing.frames.shape[1:3]
     probs = predict_probs(model, ing.frames, tuple(int(v) for v in cfg["resolution"]), (h, w), device,

@@ -38,6 +38,7 @@ from motionseg.train.data import (
     resize_frames,
     sample_tracks,
 )
+from motionseg.workflow import Preempted
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,9 @@ METHODS = ("gwm", "lrtl")
 CKPT_NAME = "last.pt"
 METRICS_NAME = "metrics.csv"
 METRIC_COLUMNS = ["iteration", "lr", "loss", "loss_flow", "loss_traj", "loss_temp", "select_score"]
-PREEMPT_EXIT_CODE = 128 + signal.SIGTERM
 _WARMUP_FACTOR = 1e-6  # reference WarmupPolyLR start factor
 _POLY_POWER = 0.9  # reference WarmupPolyLR power
 _RAMP_START = 1e-3  # LRTL temporal-loss ramp starts at this factor and reaches 1 at the last iteration
-
-
-class Preempted(SystemExit):
-    """Raised after the checkpoint was written in response to SIGTERM (exit status 143)."""
 
 
 @dataclass
@@ -354,7 +350,7 @@ def train_model(
                 if stop["flag"]:
                     checkpoint(done)
                     log.warning("SIGTERM: checkpoint written at iteration %d, exiting", done)
-                    raise Preempted(PREEMPT_EXIT_CODE)
+                    raise Preempted()
     finally:
         tb.close()
         if old_handler is not None:
