@@ -41,8 +41,12 @@ rule all:
 
 
 onsuccess:
-    print(f"motionseg: finished. Summary: {R}/reports/summary.csv (per sequence: {R}/reports/per_sequence.csv, table: {R}/reports/table.md)")
+    print(
+        f"motionseg: finished. Summary: {R}/reports/summary.csv (per sequence: {R}/reports/per_sequence.csv, table: {R}/reports/table.md)"
+    )
 
 
 onerror:
-    print(f"motionseg: some jobs failed; see the 'motionseg: ERROR' lines above (under SLURM: in each failed job's SLURM log, logs/slurm/...) and the rule logs under {R}/logs/. Fix the cause and rerun the same command to resume.")
+    print(
+        f"motionseg: some jobs failed; see the 'motionseg: ERROR' lines above (under SLURM: in each failed job's SLURM log, logs/slurm/...) and the rule logs under {R}/logs/. Fix the cause and rerun the same command to resume."
+    )
