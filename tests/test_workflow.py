@@ -104,7 +104,7 @@ def test_changing_one_frame_reruns_only_that_sequence(tmp_path):
 def test_single_sequence_target_and_config_subset(demo_run):
     work, cfg, _ = demo_run
     target = "results/synth/scores/dis/none/bgfit/synth_000.csv"
-    res = snakemake(work, "--cores", "1", "--configfile", str(cfg), "-n", "--forcerun", "ingest", target)
+    res = snakemake(work, target, "--cores", "1", "--configfile", str(cfg), "-n", "--forcerun", "ingest")
     jobs = _jobs(res.stdout)
     assert jobs.get("ingest") == 1 and jobs.get("evaluate") == 1, jobs
     res = snakemake(work, "--cores", "1", "--configfile", str(cfg), "-n", "--forceall", "--config", "sequences=[synth_001]")
