@@ -157,3 +157,32 @@ rule flow_strip:
         n_frames=config["report"]["flow_strip"]["n_frames"],
     script:
         "../scripts/flow_strip.py"
+
+
+rule report_partial:
+    # After a `--keep-going` run in which some sequences failed, `snakemake report_partial` aggregates the scores that
+    # exist and lists every expected-but-missing sequence in missing.csv (the full `report` needs every score).
+    input:
+        scores=PLAN.existing(PLAN.all_scores()),
+        frames=PLAN.existing(PLAN.all_frame_scores()),
+        flow_meta=PLAN.existing(PLAN.flow_meta_inputs()),
+        tracks_meta=PLAN.existing(PLAN.tracks_meta_inputs()),
+    output:
+        summary=f"{R}/reports/partial/summary.csv",
+        missing=f"{R}/reports/partial/missing.csv",
+    log:
+        f"{R}/logs/report/report_partial.log",
+    benchmark:
+        f"{R}/benchmarks/report/report_partial.tsv"
+    conda:
+        "../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["report"]["mem_mb"],
+        runtime=config["resources"]["report"]["runtime"],
+    params:
+        cfg=config["report"],
+        expected=PLAN.expected_rows(),
+        config=config,
+    script:
+        "../scripts/report.py"

@@ -124,6 +124,12 @@ def test_bad_sequence_fails_clearly_and_others_finish(tmp_path):
     assert not (work / "results" / "synth" / "frames" / "synth_001.npz").exists()
     leftovers = [p for p in (work / "results").rglob("*") if ".tmp" in p.name]
     assert not leftovers, leftovers
+    # the partial report aggregates what finished and names the failed sequence instead of averaging over fewer
+    snakemake(work, "report_partial", "--cores", "1", "--configfile", str(cfg_path))
+    missing = pd.read_csv(work / "results" / "reports" / "partial" / "missing.csv")
+    assert set(missing["sequence"]) == {"synth_001"}
+    partial = pd.read_csv(work / "results" / "reports" / "partial" / "summary.csv")
+    assert (partial["n_scored_sequences"] == 1).all() and not partial["complete"].astype(bool).any()
 
 
 def test_misspelled_config_key_fails_at_startup(tmp_path):

@@ -272,6 +272,11 @@ class Plan:
         return [self.tracks(d, t, self.sequences(d)[0]) for d in self.dataset_names if self.sequences(d)
                 for t in used]
 
+    @staticmethod
+    def existing(paths: list[str]) -> list[str]:
+        """The paths that exist now (inputs of ``report_partial``, which must not trigger missing work)."""
+        return [p for p in paths if Path(p).exists()]
+
     def report_outputs(self) -> list[str]:
         base = f"{self.results}/reports"
         return [f"{base}/summary.csv", f"{base}/per_sequence.csv", f"{base}/table.md", *self.overlays(),
