@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from flow_helpers import flow_cfg, write_frames
 
 from motionseg.flow import (
     flow_to_rgb,
@@ -24,10 +24,9 @@ from motionseg.flow import (
 from motionseg.flow.backends import TorchFlowBackend
 from motionseg.flow.cli import apply_overrides
 from motionseg.flow.evaluate import discover_pairs, evaluate_pairs, flow_errors, summarise
-from motionseg.flow.synthetic import translating_frames
 from motionseg.flow.geometry import crop_padding, pad_amounts, pad_to_multiple, resize_flow, working_size
+from motionseg.flow.synthetic import translating_frames
 from motionseg.io.errors import ConfigError, InputError
-from motionseg.io.ingest_format import Ingested, save_ingested
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FLOW = Path(__file__).resolve().parents[2] / "shared" / "data" / "flow"
@@ -36,20 +35,6 @@ torch.set_num_threads(1)
 
 
 # ----------------------------------------------------------------------------------------------------- helpers
-
-
-def flow_cfg(**overrides) -> dict:
-    """The flow section of the repository's config/config.yaml with top-level overrides."""
-    cfg = copy.deepcopy(yaml.safe_load((REPO / "config" / "config.yaml").read_text())["flow"])
-    cfg.update(overrides)
-    return cfg
-
-
-def write_frames(path: Path, frames: np.ndarray) -> Path:
-    """Save frames as an ingested-frames file (names 00000, 00001, ...)."""
-    names = [f"{i:05d}" for i in range(len(frames))]
-    save_ingested(path, Ingested(frames=frames, names=names, orig_hw=frames.shape[1:3], manifest={"sequence": "seq"}))
-    return path
 
 
 def interior_epe(pred: np.ndarray, shift: tuple[float, float], border: int = 8) -> float:

@@ -2,39 +2,23 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import yaml
+from flow_helpers import flow_cfg, write_frames
 
 from motionseg.flow import get_backend, load_flow, run_flow, validate_flow_config
 from motionseg.flow.backends import PtlflowBackend
 from motionseg.flow.cli import apply_overrides
-from motionseg.io.errors import ConfigError, InputError
 from motionseg.flow.synthetic import translating_frames
-from motionseg.io.ingest_format import Ingested, save_ingested
+from motionseg.io.errors import ConfigError, InputError
 
 REPO = Path(__file__).resolve().parents[1]
 
 torch.set_num_threads(1)
-
-
-def flow_cfg(**overrides) -> dict:
-    """The flow section of the repository's config/config.yaml with top-level overrides."""
-    cfg = copy.deepcopy(yaml.safe_load((REPO / "config" / "config.yaml").read_text())["flow"])
-    cfg.update(overrides)
-    return cfg
-
-
-def write_frames(path: Path, frames: np.ndarray) -> Path:
-    """Save frames as an ingested-frames file (names 00000, 00001, ...)."""
-    names = [f"{i:05d}" for i in range(len(frames))]
-    save_ingested(path, Ingested(frames=frames, names=names, orig_hw=frames.shape[1:3], manifest={"sequence": "seq"}))
-    return path
 
 
 class _FakePtlflowModel(torch.nn.Module):

@@ -54,6 +54,15 @@ def _check_pair(img1: np.ndarray, img2: np.ndarray) -> None:
         )
 
 
+def _per_grey_pair(img1: np.ndarray, img2: np.ndarray, flow_fn) -> np.ndarray:
+    """Apply ``flow_fn(grey_a, grey_b) -> float32 [H, W, 2]`` to each pair of uint8 RGB [B, H, W, 3] batches."""
+    _check_pair(img1, img2)
+    out = np.empty((*img1.shape[:3], 2), dtype=np.float32)
+    for i, (a, b) in enumerate(zip(img1, img2, strict=True)):
+        out[i] = flow_fn(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY))
+    return out
+
+
 class FlowBackend:
     """Base class. ``compute(img1, img2)`` maps uint8 RGB [B, H, W, 3] pairs to float32 [B, H, W, 2] forward flow.
 
@@ -96,13 +105,7 @@ class DISBackend(FlowBackend):
                 getattr(self._dis, setter)(int(cfg[key]))
 
     def compute(self, img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
-        _check_pair(img1, img2)
-        out = np.empty((*img1.shape[:3], 2), dtype=np.float32)
-        for i, (a, b) in enumerate(zip(img1, img2, strict=True)):
-            ga = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
-            gb = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
-            out[i] = self._dis.calc(ga, gb, None)
-        return out
+        return _per_grey_pair(img1, img2, lambda ga, gb: self._dis.calc(ga, gb, None))
 
 
 class FarnebackBackend(FlowBackend):
@@ -121,13 +124,7 @@ class FarnebackBackend(FlowBackend):
         )
 
     def compute(self, img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
-        _check_pair(img1, img2)
-        out = np.empty((*img1.shape[:3], 2), dtype=np.float32)
-        for i, (a, b) in enumerate(zip(img1, img2, strict=True)):
-            ga = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
-            gb = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
-            out[i] = cv2.calcOpticalFlowFarneback(ga, gb, None, *self._args)
-        return out
+        return _per_grey_pair(img1, img2, lambda ga, gb: cv2.calcOpticalFlowFarneback(ga, gb, None, *self._args))
 
 
 class TorchFlowBackend(FlowBackend):
