@@ -167,3 +167,29 @@ def test_oracle_rows_are_flagged_and_kept_apart(demo_run):
                   & (per_seq["selection"] == "gt-free")]
     assert row["J_mean"] == pytest.approx(sel["J_mean"].mean())
     assert not bool(row["oracle"])
+
+
+@pytest.mark.slow
+def test_video_dataset_without_gt_gets_masks_and_no_scores(tmp_path):
+    """Plain videos (no ground truth): the DAG produces masks and overlays, and schedules no evaluation."""
+    import cv2
+
+    from motionseg.synth import generate_sequence
+
+    data = tmp_path / "synthsrc"
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    generate_sequence(data, "clip", 0, 8, 64, 96, seed=0)
+    writer = cv2.VideoWriter(str(videos / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 64))
+    for jpg in sorted((data / "JPEGImages" / "clip").glob("*.jpg")):
+        writer.write(cv2.imread(str(jpg)))
+    writer.release()
+    work = copy_workflow(tmp_path / "wf")
+    cfg = small_config(methods=["bgfit"])
+    cfg["datasets"] = [{"name": "vids", "layout": "video", "root": str(videos)}]
+    cfg_path = write_config(work, cfg)
+    res = snakemake(work, "--cores", "2", "--configfile", str(cfg_path))
+    assert "evaluate" not in _jobs(res.stdout)
+    masks = sorted((work / "results" / "vids" / "masks" / "dis" / "none" / "bgfit" / "clip").glob("*.png"))
+    assert len(masks) == 8
+    assert not (work / "results" / "vids" / "scores").exists()

@@ -210,11 +210,29 @@ class Plan:
     def frame_scores(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> str:
         return f"{self.results}/{dataset}/scores/{flow}/{tracks}/{method}/{sequence}.frames.csv"
 
+    def has_gt(self, dataset: str, sequence: str) -> bool:
+        """Whether a sequence has ground truth (and is therefore scored); synthetic data always has it."""
+        return "synthetic" in self.dataset(dataset) or bool(self.gt_files(dataset, sequence))
+
+    def scored_sequences(self, dataset: str) -> list[str]:
+        """Sequences of ``dataset`` with ground truth (the others get masks but no scores)."""
+        return [s for s in self.sequences(dataset) if self.has_gt(dataset, s)]
+
     def all_scores(self) -> list[str]:
         return [
             self.scores(d, f, t, m, s)
             for d in self.dataset_names
+            for s in self.scored_sequences(d)
+            for f, t, m in self.combos()
+        ]
+
+    def unscored_masks(self) -> list[str]:
+        """Mask directories of sequences without ground truth (final targets: nothing to score them against)."""
+        return [
+            self.masks(d, f, t, m, s)
+            for d in self.dataset_names
             for s in self.sequences(d)
+            if not self.has_gt(d, s)
             for f, t, m in self.combos()
         ]
 
@@ -226,7 +244,7 @@ class Plan:
         return [
             {"dataset": d, "sequence": s, "flow": f, "tracks": t, "method": m}
             for d in self.dataset_names
-            for s in self.sequences(d)
+            for s in self.scored_sequences(d)
             for f, t, m in self.combos()
         ]
 
@@ -278,9 +296,10 @@ class Plan:
         return [p for p in paths if Path(p).exists()]
 
     def report_outputs(self) -> list[str]:
+        """Default targets: the score reports (when anything has GT), overlays, strips, and unscored masks."""
         base = f"{self.results}/reports"
-        return [f"{base}/summary.csv", f"{base}/per_sequence.csv", f"{base}/table.md", *self.overlays(),
-                *self.track_overlays(), *self.flow_strips()]
+        tables = [f"{base}/summary.csv", f"{base}/per_sequence.csv", f"{base}/table.md"] if self.all_scores() else []
+        return [*tables, *self.overlays(), *self.track_overlays(), *self.flow_strips(), *self.unscored_masks()]
 
     # ------------------------------------------------------------------ rule inputs and resources
 
