@@ -24,6 +24,18 @@ def _reraise_naming(exc: BaseException, path: Path) -> None:
         raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
 
 
+def _remove_stale(folder: Path, pattern: str) -> None:
+    """Remove temporaries of the same output left by a killed earlier attempt (SIGKILL allows no clean-up).
+
+    A job is the only writer of its outputs, so a temporary of the same name when it starts is stale.
+    """
+    for stale in folder.glob(pattern):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 def _umask() -> int:
     """The process umask (read by setting it and restoring it)."""
     mask = os.umask(0)
@@ -40,6 +52,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path.parent, f".{path.stem}.*.tmp{path.suffix}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -62,6 +75,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path.parent, f".{path.name}.*.tmpdir")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmpdir", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
     try:
