@@ -26,6 +26,7 @@ from motionseg.flow.config import (
     ptlflow_model_name,
 )
 from motionseg.flow.geometry import crop_padding, pad_to_multiple
+from motionseg.io.checkpoints import load_state_dict_file
 from motionseg.io.errors import ConfigError, InputError
 from motionseg.io.hashing import sha256_file
 
@@ -191,25 +192,6 @@ class PtlflowBackend(TorchFlowBackend):
         images = torch.stack([img1, img2], dim=1).flip(2).contiguous()  # RGB -> BGR on the channel axis
         preds = self.model({"images": images})
         return preds["flows"][:, 0]
-
-
-def load_state_dict_file(path: str | Path) -> dict:
-    """Load a state dict saved with ``torch.save``: bare, or wrapped as ``{"state_dict": ...}`` / ``{"model": ...}``."""
-    path = Path(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputError(path, "checkpoint file does not exist") from None
-    except Exception as exc:
-        raise InputError(path, f"not a loadable torch checkpoint ({exc})") from exc
-    if isinstance(obj, dict):
-        for wrapper in ("state_dict", "model"):
-            if wrapper in obj and isinstance(obj[wrapper], dict):
-                obj = obj[wrapper]
-                break
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise InputError(path, "checkpoint is not a state dict of tensors")
-    return obj
 
 
 def _seeded_init(build, seed: int) -> torch.nn.Module:

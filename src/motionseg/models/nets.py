@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from motionseg.io.checkpoints import load_state_dict_file
 from motionseg.io.errors import InputError
 
 MODEL_NAMES = ("unet", "resnet18", "resnet34", "resnet50")
@@ -122,14 +123,7 @@ class ResNetSeg(nn.Module):
 
 def _load_backbone_weights(backbone: nn.Module, path: Path) -> None:
     """Load a local backbone state dict (classifier ``fc.*`` keys may be missing); raise InputError when unusable."""
-    if not path.is_file():
-        raise InputError(path, "backbone weights file does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InputError(path, f"not a readable torch state dict ({exc})") from exc
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
+    state = load_state_dict_file(path, "backbone weights")
     try:
         missing, unexpected = backbone.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches

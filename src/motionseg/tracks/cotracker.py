@@ -26,27 +26,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from motionseg.io.checkpoints import load_state_dict_file
 from motionseg.io.errors import InputError
 from motionseg.io.hashing import sha256_file  # noqa: F401  (re-exported for tracks.run)
 from motionseg.tracks.blocks import TrackBlocks
 from motionseg.tracks.config import COTRACKER_BACKENDS
 from motionseg.tracks.queries import new_queries, query_frames
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """Load a CoTracker state dict (plain, or under a ``"model"`` key) from a local file; InputError when unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "CoTracker checkpoint (tracks.checkpoint) does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InputError(path, f"unreadable CoTracker checkpoint ({type(exc).__name__}: {exc})") from None
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise InputError(path, "CoTracker checkpoint is not a state dict of tensors")
-    return state
 
 
 def build_predictor(backend: str, repo_dir: str | None) -> torch.nn.Module:
@@ -70,7 +55,7 @@ def build_predictor(backend: str, repo_dir: str | None) -> torch.nn.Module:
 
 def load_predictor(backend: str, checkpoint: str | Path, repo_dir: str | None, device: torch.device) -> torch.nn.Module:
     """Predictor for ``backend`` with the weights of the local ``checkpoint``, in eval mode on ``device``."""
-    state = read_checkpoint(checkpoint)
+    state = load_state_dict_file(checkpoint, "CoTracker checkpoint")
     predictor = build_predictor(backend, repo_dir)
     try:
         predictor.model.load_state_dict(state)

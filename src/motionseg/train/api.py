@@ -10,6 +10,7 @@ import torch
 
 from motionseg.device import select_device
 from motionseg.io.atomic import atomic_path
+from motionseg.io.checkpoints import load_torch_file
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import load_ingested
 from motionseg.io.masks import fg_from_probs, write_mask_dir
@@ -111,12 +112,7 @@ def run_train(inputs: list[dict], out_ckpt: str | Path, train_cfg: dict, method:
 def load_checkpoint(ckpt: str | Path) -> dict:
     """Read a checkpoint written by :func:`run_train`; raise InputError when it is not one."""
     ckpt = Path(ckpt)
-    if not ckpt.is_file():
-        raise InputError(ckpt, "model checkpoint does not exist")
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise InputError(ckpt, f"not a readable torch checkpoint ({exc})") from exc
+    state = load_torch_file(ckpt, "model checkpoint", weights_only=False)
     if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT:
         raise InputError(ckpt, f"not a motionseg segmentation checkpoint (format {CKPT_FORMAT} expected)")
     return state
