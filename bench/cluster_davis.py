@@ -4,12 +4,16 @@ sequences with OpenCV DIS flow, on CPU.
     nice -n 10 .venv/bin/python bench/cluster_davis.py                      # all methods, all 13 sequences
     nice -n 10 .venv/bin/python bench/cluster_davis.py --methods bgfit clusternet-online --sequences blackswan
 
-Frames are resized to the working height (default 120 -> 120x216), DIS flow (medium preset, forward and backward,
-gap 1) is computed at that resolution (``--flow-res work``, what the workflow does with ``ingest.height: 120``) or at
-the original 480x854 and downsampled (``--flow-res full``); flows are cached under ``--cache``. Scores use the
-official DAVIS J (region IoU, empty-vs-empty = 1) on every frame at the original resolution; the dataset score is the
-mean of per-sequence means. Per-frame latency of the online mode is printed at the working size and, with
-``--latency-full``, at 480x854 on a few frames. GT is read only for scoring and by ``clusternet-oracle``.
+Settings: config/config.yaml with the sections of config/davis2016.yaml merged over it (``--dataset-config``), as
+``snakemake --configfile config/davis2016.yaml`` runs them, then ``--set`` overrides. Frames are resized to
+``--height`` rows (default 240, davis2016.yaml's ``ingest.height``: the GrabCut refinement works at this size); DIS
+flow (medium preset, forward and backward, gap 1) is computed at that size (``--flow-res work``) or at the original
+480x854 and resized (``--flow-res full``, what the workflow does with ``flow.compute_height: 480``); the motion
+evidence is computed at ``work_height`` (120) rows; flows are cached under ``--cache``. Scores use the official DAVIS
+J (region IoU, empty-vs-empty = 1) on every frame at the original resolution; the dataset score is the mean of
+per-sequence means. Per-frame latency of the online mode (flow excluded: it is an input, as for the official code) is
+printed at the frame size and, with ``--latency-full``, at 480x854 on a few frames. GT is read only for scoring and
+by ``clusternet-oracle``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from PIL import Image
 
 from motionseg.io.ingest_format import Ingested
 from motionseg.io.masks import fg_from_probs
+from motionseg.methods import method_config
 from motionseg.methods.flowsource import ArrayFlowSet, FlowSource, dis_flow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,7 +103,7 @@ def run_one(method: str, src: FlowSource, ing: Ingested, cfg: dict, seed: int) -
     if method == "bgfit":
         from motionseg.methods.bgfit import bgfit_sequence
 
-        probs, meta = bgfit_sequence(src, cfg["bgfit"], seed)
+        probs, meta = bgfit_sequence(src, method_config(cfg, "bgfit"), seed)
         seg = np.array([False, True])
     elif method == "kmeans":
         from motionseg.methods.kmeans import kmeans_sequence
@@ -107,7 +112,7 @@ def run_one(method: str, src: FlowSource, ing: Ingested, cfg: dict, seed: int) -
     else:
         from motionseg.cluster.run import run_clusternet
 
-        probs, seg, meta = run_clusternet(src, ing, method.removeprefix("clusternet-"), cfg["cluster"], seed)
+        probs, seg, meta = run_clusternet(src, ing, method.removeprefix("clusternet-"), method_config(cfg, "clusternet-online"), seed)
     return fg_from_probs(probs, seg, ing.orig_hw), meta
 
 
@@ -116,10 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", nargs="+", default=ALL_METHODS, choices=ALL_METHODS)
     ap.add_argument("--sequences", nargs="+", default=None)
-    ap.add_argument("--height", type=int, default=120, help="working height (None-like 0 = original)")
-    ap.add_argument("--flow-res", choices=["work", "full"], default="work")
+    ap.add_argument("--height", type=int, default=240,
+                    help="frame (ingest) height, 0 = original; davis2016.yaml uses 240")
+    ap.add_argument("--flow-res", choices=["work", "full"], default="full")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/motionseg_cluster_bench"))
     ap.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml")
+    ap.add_argument("--dataset-config", type=Path, default=REPO / "config" / "davis2016.yaml",
+                    help="sections of this file override --config's (as `snakemake --configfile` does)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--latency-full", type=int, default=0, help="online-mode latency at 480x854 on this many frames")
@@ -131,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     cfg = yaml.safe_load(args.config.read_text())
+    for sec, over in yaml.safe_load(args.dataset_config.read_text()).items():
+        if isinstance(over, dict) and sec in cfg:
+            cfg[sec] = {**cfg[sec], **over}  # the DAVIS example's settings, as the workflow merges them
     for item in args.set:
         key, val = item.split("=", 1)
         sec, k = key.split(".", 1)
@@ -162,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     if "clusternet-online" in args.methods:
         ing, _ = load_sequence(seqs[0], height)
         fs = flows_for(seqs[0], ing, args.flow_res, args.cache)
-        med, first = online_latency(FlowSource(fs, len(ing.names), frames=ing.frames), cfg["cluster"], args.seed)
+        med, first = online_latency(FlowSource(fs, len(ing.names), frames=ing.frames), method_config(cfg, "clusternet-online"), args.seed)
         h, w = ing.frames.shape[1:3]
         print(f"online latency at {h}x{w} ({seqs[0]}): {med:.3f} s/frame (median after step 1; step 1: {first:.2f} s)")
     if args.latency_full:
@@ -193,7 +204,7 @@ def latency_full(seq: str, cfg: dict, args: argparse.Namespace) -> None:
     frames = ing.frames[:n]
     fwd = np.stack([dis_flow(frames[t], frames[t + 1]) for t in range(n - 1)])
     bwd = np.stack([dis_flow(frames[t + 1], frames[t]) for t in range(n - 1)])
-    c = dict(cfg["cluster"], work_height=None)
+    c = dict(method_config(cfg, "clusternet-online"), work_height=None)
     med, first = online_latency(FlowSource(ArrayFlowSet(fwd, bwd), n, frames=frames), c, args.seed)
     print(
         f"online latency at {frames.shape[1]}x{frames.shape[2]} ({seq}, {n} frames): {med:.3f} s/frame "

@@ -6,7 +6,9 @@
 Pipeline (the workflow's own entry points, cached under ``--work``): ``run_ingest`` (``--height`` rows, default 96),
 ``run_flow`` with OpenCV DIS (``--flow-preset``, gaps 1 and 2, computed at ``--flow-height`` rows and resized to the
 working size), ``run_tracks`` with ``flowchain`` tracks from that flow, then ONE network per method trained on all
-sequences together (transductive, as GWM/LRTL do on DAVIS) with ``run_train`` and applied with ``run_segment``.
+sequences together (transductive, as GWM/LRTL do on DAVIS) with ``run_train`` and applied with ``run_segment`` to
+frames ingested at ``--infer-height`` rows (default 240: the network resizes them to its resolution; the GT-free
+foreground is refined by GrabCut at that size, ``train.refine_masks``; ``--no-refine`` scores the raw network).
 The ``train`` section of config/config.yaml is used with the CPU overrides in :data:`BENCH_TRAIN` (printed).
 Scores: official DAVIS J (davis2017-unsup: all frames, empty/empty = 1, mean of sequence means) of the GT-free
 foreground (border rule), and separately the oracle-frame number (best single segment per frame against GT). GT is
@@ -58,6 +60,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=Path("/tmp/motionseg_bench_train_davis"), help="cache/work folder")
     p.add_argument("--height", type=int, default=96, help="working (ingest) height in px")
     p.add_argument("--flow-height", type=int, default=480, help="height at which DIS flow is computed")
+    p.add_argument("--infer-height", type=int, default=240,
+                   help="height of the frames inference reads (the network resizes them; GrabCut refines at this size)")
+    p.add_argument("--reuse-model", action="store_true",
+                   help="skip training when the model folder already holds model.pt (to re-score inference settings)")
+    p.add_argument("--no-refine", action="store_true", help="score the raw network foreground (train.refine_masks off)")
     p.add_argument("--flow-preset", default="fast", choices=["ultrafast", "fast", "medium"], help="DIS preset")
     p.add_argument("--threads", type=int, default=1,
                    help="torch/OpenCV threads (1 is fastest on a shared 2-core machine: no spin-waiting)")
@@ -122,10 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
 
     cv2.setNumThreads(args.threads)
+    from motionseg.io.ingest import run_ingest
+    from motionseg.plan import infer_config
     from motionseg.train import run_segment, run_train
 
     cfg = load_config()
-    train_cfg = dict(cfg["train"], **BENCH_TRAIN)
+    train_cfg = dict(infer_config(cfg), **BENCH_TRAIN)
+    if args.no_refine:
+        train_cfg["refine_masks"] = False
     for item in args.set:
         key, val = item.split("=", 1)
         train_cfg[key] = yaml.safe_load(val)
@@ -142,13 +153,22 @@ def main(argv: list[str] | None = None) -> int:
                      / f"{method}{args.tag}")
         ckpt = model_dir / "model.pt"
         t1 = time.time()
-        run_train(inputs, ckpt, train_cfg, method, args.seed, model_dir / "work")
+        if not (args.reuse_model and ckpt.exists()):
+            run_train(inputs, ckpt, train_cfg, method, args.seed, model_dir / "work")
         t_train = time.time() - t1
         prov = torch.load(ckpt, weights_only=False)["provenance"]
         rows = {}
-        for seq, item in zip(seqs, inputs, strict=True):
-            out = model_dir / "masks" / seq
-            run_segment(ckpt, item["frames"], out, train_cfg, args.seed, progress=False)
+        for seq in seqs:
+            frames = args.work / f"h{args.infer_height}" / "frames" / f"{seq}.npz"
+            if not frames.exists():
+                run_ingest({"name": "davis2016", "layout": "davis", "root": str(DATA)}, seq, frames,
+                           {"height": args.infer_height})
+            out = model_dir / f"masks_h{args.infer_height}{'_raw' if args.no_refine else ''}" / seq
+            if out.exists():
+                import shutil
+
+                shutil.rmtree(out)
+            run_segment(ckpt, frames, out, train_cfg, args.seed, progress=False)
             rows[seq] = score(out, seq)
         df = pd.DataFrame(rows).T
         table[method] = df

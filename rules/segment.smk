@@ -23,7 +23,7 @@ rule segment:
         runtime=config["resources"]["segment"]["runtime"],
         gpu=method_gpu,
     params:
-        cfg=lambda wildcards: config[PLAN.method_section(wildcards.method)],
+        cfg=lambda wildcards: PLAN.method_config(wildcards.method),
         seed=config["seed"],
     script:
         "../scripts/segment.py"
@@ -50,7 +50,7 @@ rule infer:
         runtime=config["resources"]["infer"]["runtime"],
         gpu=0,
     params:
-        cfg=config["train"],
+        cfg=PLAN.infer_config(),
         seed=config["seed"],
     script:
         "../scripts/infer.py"

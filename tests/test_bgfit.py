@@ -14,7 +14,9 @@ from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested, save_ingested
 from motionseg.io.masks import read_mask_dir
 from motionseg.methods import METHODS, run_method
-from motionseg.methods.bgfit import bgfit_sequence, fit_background, homography_flow
+from motionseg.methods import method_config
+from motionseg.methods.bgfit import bgfit_sequence
+from motionseg.methods.evidence import fit_background, homography_flow
 from motionseg.methods.flowsource import ArrayFlowSet, FlowSource
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,7 +48,7 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
 def test_homography_fit_recovers_background_motion() -> None:
     fs, gt = synthetic_flow()
     flow = fs.forward(1)[0]
-    H, ok = fit_background(flow, CFG["bgfit"], seed=0)
+    H, ok = fit_background(flow, CFG["evidence"], seed=0)
     assert ok
     bg = homography_flow(H, *flow.shape[:2])
     err = np.linalg.norm(bg - flow, axis=-1)
@@ -56,13 +58,13 @@ def test_homography_fit_recovers_background_motion() -> None:
 
 def test_bgfit_segments_the_moving_object_and_is_deterministic() -> None:
     fs, gt = synthetic_flow()
-    probs, info = bgfit_sequence(FlowSource(fs, len(gt)), CFG["bgfit"], seed=3)
+    probs, info = bgfit_sequence(FlowSource(fs, len(gt)), method_config(CFG, "bgfit"), seed=3)
     assert probs.shape == (len(gt), 2, *gt.shape[1:])
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     js = [jaccard(p[1] > 0.5, g) for p, g in zip(probs, gt, strict=True)]
     assert min(js) > 0.7, js
     assert info["n_fit_failures"] == 0
-    again, _ = bgfit_sequence(FlowSource(fs, len(gt)), CFG["bgfit"], seed=3)
+    again, _ = bgfit_sequence(FlowSource(fs, len(gt)), method_config(CFG, "bgfit"), seed=3)
     np.testing.assert_array_equal(probs, again)
 
 
@@ -82,7 +84,7 @@ def test_run_method_bgfit_writes_mask_dir(tmp_path: Path, monkeypatch: pytest.Mo
     fs, gt = synthetic_flow()
     monkeypatch.setattr(motionseg.flow, "load_flow", lambda d: fs)
     npz = _ingested(tmp_path, *gt.shape)
-    run_method("bgfit", npz, tmp_path / "flow", tmp_path / "masks", CFG["bgfit"], seed=0)
+    run_method("bgfit", npz, tmp_path / "flow", tmp_path / "masks", method_config(CFG, "bgfit"), seed=0)
     ms = read_mask_dir(tmp_path / "masks")
     assert ms.fg.shape == (len(gt), 2 * gt.shape[1], 2 * gt.shape[2])  # original resolution
     assert ms.probs.shape == (len(gt), 2, *gt.shape[1:])
@@ -98,7 +100,7 @@ def test_run_method_rejects_flow_of_wrong_length(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(motionseg.flow, "load_flow", lambda d: fs)
     npz = _ingested(tmp_path, len(gt) + 1, *gt.shape[1:])
     with pytest.raises(InputError, match="gap-1 forward flow has shape"):
-        run_method("bgfit", npz, tmp_path / "flow", tmp_path / "masks", CFG["bgfit"], seed=0)
+        run_method("bgfit", npz, tmp_path / "flow", tmp_path / "masks", method_config(CFG, "bgfit"), seed=0)
     assert not (tmp_path / "masks").exists()
 
 

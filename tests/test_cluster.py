@@ -16,6 +16,7 @@ import motionseg.flow
 from motionseg.cluster.colorwheel import flow_to_wheel
 from motionseg.cluster.net import FlowAE, border_saliency, cluster_embeddings, sinkhorn
 from motionseg.cluster.run import online_steps, run_clusternet
+from motionseg.methods import method_config
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested, save_ingested
 from motionseg.io.masks import read_mask_dir
@@ -28,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 CFG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 # the reference loss/clustering settings from config.yaml, with compute cut for a unit test
 FAST = dict(
-    CFG["cluster"],
+    method_config(CFG, "clusternet-online"),
     work_height=None,
     channels=[8, 16, 32],
     warmup_iters=15,
@@ -57,6 +58,8 @@ class LazyFrames:
 
 class LazyDISSource:
     """FlowSource stand-in computing DIS flow (and serving RGB frames) on demand from :class:`LazyFrames`."""
+
+    has_frames = True
 
     def __init__(self, frames: LazyFrames, n_frames: int) -> None:
         self.frames, self.n_frames = frames, n_frames
@@ -236,25 +239,6 @@ def test_kmeans_baseline_finds_the_object() -> None:
     probs, seg, meta = kmeans_sequence(FlowSource(dis_flowset(frames), 4), CFG["kmeans"], seed=0)
     assert probs.shape == (4, 2, *gt.shape[1:]) and list(seg) == [False, True] and meta["oracle"] is False
     assert np.mean([jaccard(p[1] > 0.5, g) for p, g in zip(probs, gt, strict=True)]) > 0.6
-
-
-def test_refinement_drops_small_components_and_needs_frames_only_when_guided() -> None:
-    from motionseg.cluster.run import keep_large_components, refine
-    from motionseg.methods.flowsource import FlowSource
-
-    p = np.zeros((40, 60), np.float32)
-    p[5:25, 5:25] = 0.9  # large blob
-    p[30:33, 50:53] = 0.8  # speck
-    out = keep_large_components(p, 0.5)
-    assert out[10, 10] == pytest.approx(0.9) and out[31, 51] == 0.0
-    np.testing.assert_array_equal(keep_large_components(p, 0.0), p)
-    frame = np.full((40, 60, 3), 128, np.uint8)
-    frame[5:25, 5:25] = 250
-    guided = refine(p, frame, dict(FAST, guide_radius=3, guide_eps=0.01, keep_component_frac=0.0))
-    assert guided.shape == p.shape and guided[15, 15] > 0.5 and guided[2, 40] < 0.5
-    frames, _ = panning_sequence(T=3)
-    with pytest.raises(ValueError, match="without frames"):
-        list(online_steps(FlowSource(dis_flowset(frames), 3), dict(FAST, guide_radius=2), seed=0))
 
 
 def test_kmeans_is_deterministic() -> None:

@@ -18,6 +18,7 @@ import yaml
 from motionseg.io.errors import ConfigError, InputError
 from motionseg.io.ingest_format import Ingested, save_ingested
 from motionseg.io.masks import read_mask_dir
+from motionseg.plan import infer_config
 from motionseg.train import foreground_segments, predict_probs, run_segment, run_train, train_model
 from motionseg.train.loop import model_from_cfg
 
@@ -27,7 +28,7 @@ H, W, T = 40, 56, 8
 
 def train_cfg(**over) -> dict:
     """The ``train`` section of config/config.yaml, shrunk for tests."""
-    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["train"]
+    cfg = infer_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
     cfg.update(width=8, depth=3, K=2, resolution=[H, W], lr=3e-3, warmup_iters=10, iterations=150, batch_size=4,
                rank=3, context=3, track_filter=1, n_tracks=100, temporal_offset=2, checkpoint_every=50, device="cpu",
                select_frames=4)

@@ -29,6 +29,22 @@ def _alternation(values: list[str]) -> str:
     return "|".join(re.escape(v) for v in sorted(set(values), key=len, reverse=True)) or "(?!)"
 
 
+# keys of the train section that only inference reads: they do not change the trained weights
+INFERENCE_ONLY_KEYS = ("fg_border_frac", "fg_border_ratio", "refine_masks")
+
+
+def train_config(config: dict) -> dict:
+    """Settings of :func:`motionseg.train.run_train`: the ``train`` section without :data:`INFERENCE_ONLY_KEYS` (so
+    changing an inference setting neither reruns nor invalidates a training run)."""
+    return {k: v for k, v in config["train"].items() if k not in INFERENCE_ONLY_KEYS}
+
+
+def infer_config(config: dict) -> dict:
+    """Settings of :func:`motionseg.train.run_segment`: the ``train`` section with the ``refine`` section nested under
+    that name."""
+    return {**config["train"], "refine": config["refine"]}
+
+
 @dataclass
 class Plan:
     """Datasets, sequences, backend combinations and output paths of one workflow run."""
@@ -155,12 +171,20 @@ class Plan:
         """Regex alternation of the configured methods that are (or are not) trained networks."""
         return _alternation([m for m in self.methods if self.method_registry[m]["trained"] == trained])
 
-    @staticmethod
-    def method_section(method: str) -> str:
-        """Config section holding a per-sequence method's settings (``clusternet-*`` -> ``cluster``)."""
-        from motionseg.methods import CONFIG_SECTION
+    def method_config(self, method: str) -> dict:
+        """Settings of a per-sequence method: its section (``clusternet-*`` -> ``cluster``) with the shared
+        ``evidence`` and ``refine`` sections nested (:func:`motionseg.methods.method_config`)."""
+        from motionseg.methods import method_config
 
-        return CONFIG_SECTION[method]
+        return method_config(self.config, method)
+
+    def train_config(self) -> dict:
+        """Settings of the ``train`` rule (:func:`train_config`)."""
+        return train_config(self.config)
+
+    def infer_config(self) -> dict:
+        """Settings of the ``infer`` rule (:func:`infer_config`)."""
+        return infer_config(self.config)
 
     def combos(self) -> list[tuple[str, str, str]]:
         """All (flow, tracks, method) combinations; tracks is ``none`` for methods that use none."""

@@ -12,16 +12,15 @@
   Labelled ``oracle: true``.
 
 GT-free cluster -> foreground rule (online and offline), per frame:
-pixel score ``score_px = (1 - w) * saliency + w * residual evidence`` (w = residual_weight), where saliency is the
-border-prototype saliency of the embeddings and residual evidence is ``clip(r / tau, 0, 1)`` of the motion residual r
-against a RANSAC homography fit of the frame's flow (tau = max(residual_min_px, residual_rel_flow x median |flow|));
-cluster score ``score_k`` = mean of score_px over cluster k; per pixel ``q = (1 - pixel_weight) score_k(x) +
-pixel_weight score_px(x)`` (clusters snap the evidence to motion-coherent regions, the pixel term keeps it when the
-clusters are still poor); probability ``clip(0.5 + (q - fg_threshold) / (2 fg_softness), 0, 1)``; the map is
-blended with the previous frame's probability warped by the backward flow t -> t-1: ``p = (1 - a) p_now +
-a warp(p_prev)`` (a = temporal_weight). The output (not the carried state) is then smoothed with a guided filter
-guided by the grey frame t (edges of the image; ``guide_radius`` 0 = off) and foreground components smaller than
-``keep_component_frac`` x the largest are dropped. Foreground = p >= 0.5.
+pixel score ``score_px = (1 - w) * saliency + w * evidence`` (w = residual_weight), where saliency is the
+border-prototype saliency of the embeddings and evidence is the motion evidence of :mod:`motionseg.methods.evidence`
+(residual against the homography / robust polynomial background flow, occluded pixels removed; online: flows between
+t and t-1 only); cluster score ``score_k`` = mean of score_px over cluster k; per pixel ``q = (1 - pixel_weight)
+score_k(x) + pixel_weight score_px(x)`` (clusters snap the evidence to motion-coherent regions, the pixel term keeps
+it when the clusters are still poor); probability ``clip(0.5 + (q - fg_threshold) / (2 fg_softness), 0, 1)``; the map
+is blended with the previous frame's state warped by the backward flow t -> t-1: ``p = (1 - a) p_now + a warp(s_prev)``
+(a = temporal_weight; the state is the previous refined mask with ``refine.feedback``, else its p). The output is then
+refined on the RGB frame t (GrabCut, :mod:`motionseg.methods.refine`), at the frame size. Foreground = p >= 0.5.
 """
 
 from __future__ import annotations
@@ -43,91 +42,19 @@ from motionseg.device import select_device
 from motionseg.io.datasets import read_gt_entry
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested
-from motionseg.methods.bgfit import residual_map, warp_backward
+from motionseg.methods.evidence import frame_evidence, resize_flow, warp_backward, work_size
 from motionseg.methods.flowsource import FlowSource, frame_flow
+from motionseg.methods.refine import refine_prob, to_size
 
 MODES = ("online", "offline", "oracle")
 FG_RULE = (
-    "score_px=(1-w)*border-saliency + w*clip(residual/tau,0,1); q=(1-l)*mean score_px over the pixel's cluster + "
-    "l*score_px; fg iff q >= fg_threshold (soft ramp fg_softness), blended with the warped previous-frame fg "
-    "probability (temporal_weight)"
+    "score_px=(1-w)*border-saliency + w*motion evidence (homography/polynomial background residual, occlusions "
+    "removed); q=(1-l)*mean score_px over the pixel's cluster + l*score_px; fg iff q >= fg_threshold (soft ramp "
+    "fg_softness), blended with the warped previous-frame state (temporal_weight), refined by GrabCut on the frame"
 )
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-
-
-def work_size(h: int, w: int, work_height: int | None) -> tuple[int, int]:
-    """Internal (h, w): ``work_height`` (or h) with the aspect ratio kept, both rounded to multiples of 8."""
-    th = h if work_height is None else int(work_height)
-    tw = w if work_height is None else w * th / h
-    return max(8, int(round(th / 8)) * 8), max(8, int(round(tw / 8)) * 8)
-
-
-def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize flow [H, W, 2] to size (h, w), rescaling the displacements: float32 [h, w, 2]."""
-    H, W = flow.shape[:2]
-    h, w = size
-    if (H, W) == (h, w):
-        return flow.astype(np.float32)
-    out = cv2.resize(flow.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA if h < H else cv2.INTER_LINEAR)
-    out[..., 0] *= w / W
-    out[..., 1] *= h / H
-    return out
-
-
-def residual_evidence(flow: np.ndarray, cfg: dict, seed: int) -> np.ndarray:
-    """Motion-residual evidence float32 [h, w] in [0, 1] of flow [h, w, 2] (see module doc)."""
-    fit_cfg = {
-        "grid_step": cfg["ransac_grid_step"],
-        "ransac_reproj_px": cfg["ransac_reproj_px"],
-        "ransac_iters": cfg["ransac_iters"],
-    }
-    res, _ = residual_map(flow, fit_cfg, seed)
-    tau = max(
-        float(cfg["residual_min_px"]), float(cfg["residual_rel_flow"]) * float(np.median(np.linalg.norm(flow, axis=-1)))
-    )
-    return np.clip(res / tau, 0.0, 1.0).astype(np.float32)
-
-
-def box(x: np.ndarray, r: int) -> np.ndarray:
-    """Mean filter of x float32 [h, w] over a (2r+1)^2 window."""
-    return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1))
-
-
-def guided_filter(guide: np.ndarray, p: np.ndarray, r: int, eps: float) -> np.ndarray:
-    """Edge-aware smoothing of p float32 [h, w] guided by a grey image float32 [h, w] in [0, 1] (He et al.)."""
-    mi, mp = box(guide, r), box(p, r)
-    a = (box(guide * p, r) - mi * mp) / (box(guide * guide, r) - mi * mi + eps)
-    b = mp - a * mi
-    return box(a, r) * guide + box(b, r)
-
-
-def keep_large_components(p: np.ndarray, frac: float) -> np.ndarray:
-    """Zero the probability [h, w] of foreground (p >= 0.5) components smaller than ``frac`` x the largest one."""
-    n, lab, stats, _ = cv2.connectedComponentsWithStats((p >= 0.5).astype(np.uint8), connectivity=8)
-    if frac <= 0 or n <= 2:
-        return p
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    drop = np.zeros(n, dtype=bool)
-    drop[1:] = areas < frac * areas.max()
-    return np.where(drop[lab], 0.0, p).astype(np.float32)
-
-
-def refine(p: np.ndarray, frame: np.ndarray | None, cfg: dict) -> np.ndarray:
-    """Output clean-up of a fg probability [h, w]: guided filter with the RGB frame (uint8 [H, W, 3], resized to
-    [h, w]; skipped when ``guide_radius`` is 0 or no frame) then :func:`keep_large_components`."""
-    r = int(cfg["guide_radius"])
-    if r > 0 and frame is not None:
-        grey = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
-        grey = cv2.resize(grey, (p.shape[1], p.shape[0]), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-        p = np.clip(guided_filter(grey, p.astype(np.float32), r, float(cfg["guide_eps"])), 0.0, 1.0)
-    return keep_large_components(p.astype(np.float32), float(cfg["keep_component_frac"]))
-
-
-def get_frame(src: FlowSource, t: int, cfg: dict) -> np.ndarray | None:
-    """RGB frame t for the guided refinement, or None when it is off."""
-    return src.frame(t) if int(cfg["guide_radius"]) > 0 else None
 
 
 def make_model(cfg: dict, seed: int) -> tuple[FlowAE, torch.optim.Optimizer]:
@@ -228,7 +155,7 @@ def online_steps(src: FlowSource, cfg: dict, seed: int) -> Iterator[tuple[int, n
     T = src.n_frames
     model, opt = make_model(cfg, seed)
     buf: deque[np.ndarray] = deque(maxlen=int(cfg["batch_frames"]))
-    prev_p: np.ndarray | None = None
+    prev: np.ndarray | None = None
     size = None
     for t in tqdm(range(1, T), desc="clusternet-online", unit="frame", leave=False):
         bwd = src.pair(t, t - 1)
@@ -247,12 +174,14 @@ def online_steps(src: FlowSource, cfg: dict, seed: int) -> Iterator[tuple[int, n
         )
         for i, fl in todo:
             labels, sal = embed_and_cluster(model, to_tensor([flow_to_wheel(fl)]), cfg, frame_generator(seed, i))
-            p = gt_free_fg(labels, sal, residual_evidence(fl, cfg, seed + i), cfg)
-            if prev_p is not None and i > 0:
+            evid, _ = frame_evidence(src, i, cfg["evidence"], seed + i, causal=True, size=size)
+            p = gt_free_fg(labels, sal, evid, cfg)
+            if prev is not None and i > 0:
                 a = float(cfg["temporal_weight"])
-                p = (1 - a) * p + a * warp_backward(prev_p, resize_flow(bwd, size))
-            prev_p = p
-            yield i, refine(p, get_frame(src, i, cfg), cfg)
+                p = (1 - a) * p + a * warp_backward(prev, resize_flow(bwd, size))
+            out = refine_prob(p, src.frame(i) if src.has_frames else None, cfg["refine"], seed + i)
+            prev = to_size(out, size) if cfg["refine"]["feedback"] else p
+            yield i, out
 
 
 def offline_probs(
@@ -276,7 +205,7 @@ def offline_probs(
             train_steps(model, opt, to_tensor([imgs[i] for i in order[s : s + bs]]), 1, cfg)
     pre_model, pre_opt = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
     out: list[np.ndarray] = []
-    prev_p = None
+    prev = None
     for t in tqdm(range(T), desc="clusternet frames", unit="frame", leave=False):
         model.load_state_dict(pre_model)
         opt.load_state_dict(pre_opt)
@@ -284,12 +213,14 @@ def offline_probs(
         if gt is None:
             train_steps(model, opt, x, int(cfg["iters_per_frame"]), cfg)
             labels, sal = embed_and_cluster(model, x, cfg, frame_generator(seed, t))
-            p = gt_free_fg(labels, sal, residual_evidence(flows[t], cfg, seed + t), cfg)
-            if prev_p is not None:
+            evid, _ = frame_evidence(src, t, cfg["evidence"], seed + t, causal=False, size=size)
+            p = gt_free_fg(labels, sal, evid, cfg)
+            if prev is not None:
                 a = float(cfg["temporal_weight"])
-                p = (1 - a) * p + a * warp_backward(prev_p, resize_flow(src.pair(t, t - 1), size))
-            prev_p = p
-            p = refine(p, get_frame(src, t, cfg), cfg)
+                p = (1 - a) * p + a * warp_backward(prev, resize_flow(src.pair(t, t - 1), size))
+            p_out = refine_prob(p, src.frame(t) if src.has_frames else None, cfg["refine"], seed + t)
+            prev = to_size(p_out, size) if cfg["refine"]["feedback"] else p
+            p = p_out
         else:
             best, best_iou = None, -1.0
             for it in range(int(cfg["iters_per_frame"])):

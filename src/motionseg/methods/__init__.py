@@ -1,8 +1,8 @@
 """Per-sequence segmentation methods that need no training across sequences.
 
 ``run_method(method, frames_npz, flow_dir, out_mask_dir, method_cfg, seed)`` is the one entry point the ``segment``
-rule calls for every method in :data:`METHODS`; ``method_cfg`` is that method's config section (``bgfit``,
-``kmeans`` or ``cluster``).
+rule calls for every method in :data:`METHODS`; ``method_cfg`` is :func:`method_config` of the validated config: the method's
+section (``bgfit``, ``kmeans`` or ``cluster``) with the shared ``evidence`` and ``refine`` sections nested in it.
 """
 
 from __future__ import annotations
@@ -33,6 +33,16 @@ CONFIG_SECTION: dict[str, str] = {
     "clusternet-offline": "cluster",
     "clusternet-oracle": "cluster",
 }
+
+
+# config sections every evidence-based method reads besides its own (nested under these names)
+SHARED_SECTIONS = ("evidence", "refine")
+
+
+def method_config(config: dict, method: str) -> dict:
+    """The config a per-sequence method runs with: its own section plus the shared ``evidence`` and ``refine``
+    sections nested under those names (kmeans ignores them)."""
+    return {**config[CONFIG_SECTION[method]], **{k: config[k] for k in SHARED_SECTIONS}}
 
 
 def open_inputs(frames_npz: str | Path, flow_dir: str | Path) -> tuple[Ingested, FlowSource]:
@@ -75,7 +85,7 @@ def run_method(
     """Segment one sequence with ``method`` (a key of :data:`METHODS`) and write ``out_mask_dir``.
 
     frames_npz: ingested frames (docs/architecture.md); flow_dir: a flow directory with gap-1 forward and backward
-    flow at working resolution; method_cfg: the validated config section of the method; seed: global seed.
+    flow at working resolution; method_cfg: :func:`method_config` of the validated config; seed: global seed.
     Only ``clusternet-oracle`` reads ground truth (``manifest['gt_paths']``) and its meta.json says ``oracle: true``.
     ``meta.json`` ``mode``: ``online`` (clusternet-online: causal), ``offline`` (bgfit, kmeans: they use the flow to
     t+1; clusternet-offline) or ``paper-oracle``. Probabilities are stored at the method's internal size

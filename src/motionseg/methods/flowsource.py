@@ -47,6 +47,11 @@ class FlowSource:
         self._fwd: np.ndarray | None = None
         self._bwd: np.ndarray | None = None
 
+    @property
+    def has_frames(self) -> bool:
+        """Whether RGB frames were given (:meth:`frame` works)."""
+        return self._frames is not None
+
     def frame(self, t: int) -> np.ndarray:
         """RGB frame t: uint8 [h, w, 3] (only when the source was given frames)."""
         if self._frames is None:

@@ -12,8 +12,9 @@ from motionseg.device import select_device
 from motionseg.io.atomic import atomic_path
 from motionseg.io.checkpoints import load_torch_file
 from motionseg.io.errors import InputError
-from motionseg.io.ingest_format import load_ingested
+from motionseg.io.ingest_format import Ingested, load_ingested
 from motionseg.io.masks import fg_from_probs, write_mask_dir
+from motionseg.methods.refine import refine_prob
 from motionseg.train.data import resize_flow
 from motionseg.train.loop import METHODS, model_from_cfg, train_model
 from motionseg.train.segment import FG_RULE_BORDER, foreground_segments, predict_probs
@@ -118,6 +119,16 @@ def load_checkpoint(ckpt: str | Path) -> dict:
     return state
 
 
+def refine_foreground(probs: np.ndarray, fg_seg: np.ndarray, ing: Ingested, refine_cfg: dict,
+                      seed: int) -> np.ndarray:
+    """GT-free foreground of probs float [T, K, h, w] (segments fg_seg bool [K]) refined per frame on the ingested
+    RGB frames (:func:`motionseg.methods.refine.refine_prob`): bool [T, H, W] at the original resolution."""
+    fgp = probs[:, fg_seg].sum(axis=1)
+    ref = np.stack([refine_prob(p, f, refine_cfg, seed + t) for t, (p, f) in enumerate(zip(fgp, ing.frames,
+                                                                                          strict=True))])
+    return fg_from_probs(ref[:, None], np.array([True]), ing.orig_hw)
+
+
 def run_segment(ckpt: str | Path, frames_npz: str | Path, out_mask_dir: str | Path, train_cfg: dict, seed: int,
                 progress: bool = True) -> None:
     """Segment one sequence with a trained network and write its mask directory.
@@ -125,7 +136,9 @@ def run_segment(ckpt: str | Path, frames_npz: str | Path, out_mask_dir: str | Pa
     The network (architecture and resolution from the checkpoint's config) predicts K soft masks per frame; they are
     stored at the ingested working resolution; the GT-free border rule (:data:`FG_RULE_BORDER`, parameters from
     ``train_cfg``: fg_border_frac, fg_border_ratio) picks the foreground segments, and the foreground PNGs are the
-    summed foreground probability resized to the original resolution and thresholded at 0.5. ``train_cfg`` also gives
+    summed foreground probability resized to the original resolution and thresholded at 0.5 (with ``refine_masks``
+first refined per frame by GrabCut, :func:`refine_foreground`, settings ``train_cfg['refine']``; the stored K
+probabilities stay the network's, so the oracle-frame selection scores the raw network). ``train_cfg`` also gives
     the device; ``seed`` is recorded (inference is deterministic).
     """
     state = load_checkpoint(ckpt)
@@ -145,7 +158,11 @@ def run_segment(ckpt: str | Path, frames_npz: str | Path, out_mask_dir: str | Pa
     probs = predict_probs(model, ing.frames, tuple(int(v) for v in cfg["resolution"]), (h, w), device,
                           batch_size=int(train_cfg["batch_size"]), progress=progress)
     fg_seg = foreground_segments(probs, float(train_cfg["fg_border_frac"]), float(train_cfg["fg_border_ratio"]))
-    fg = fg_from_probs(probs, fg_seg, ing.orig_hw)
+    refined = bool(train_cfg["refine_masks"])
+    if refined:
+        fg = refine_foreground(probs, fg_seg, ing, train_cfg["refine"], seed)
+    else:
+        fg = fg_from_probs(probs, fg_seg, ing.orig_hw)
     prov = state["provenance"]
     meta = {
         "method": prov["method"],
@@ -153,7 +170,8 @@ def run_segment(ckpt: str | Path, frames_npz: str | Path, out_mask_dir: str | Pa
         "oracle": bool(prov.get("oracle", False)),
         "oracle_reason": prov.get("oracle_reason"),
         "seed": seed,
-        "fg_rule": FG_RULE_BORDER,
+        "fg_rule": FG_RULE_BORDER + (" Then refined by GrabCut on each frame (refine section)." if refined else ""),
+        "refined": refined,
         "fg_border_frac": float(train_cfg["fg_border_frac"]),
         "fg_border_ratio": float(train_cfg["fg_border_ratio"]),
         "K": int(cfg["K"]),

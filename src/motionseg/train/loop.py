@@ -38,6 +38,7 @@ from motionseg.train.data import (
     resize_frames,
     sample_tracks,
 )
+from motionseg.plan import INFERENCE_ONLY_KEYS
 from motionseg.workflow import Preempted
 
 log = logging.getLogger(__name__)
@@ -207,6 +208,7 @@ def _best_grouping_iou(labels: torch.Tensor, gt: torch.Tensor, k: int) -> float:
 
 def fingerprint(cfg: dict, method: str, seed: int, extra: Any = None) -> str:
     """Hash of everything that determines a run; a work dir written under another fingerprint is not resumed."""
+    cfg = {k: v for k, v in cfg.items() if k not in INFERENCE_ONLY_KEYS and k != "refine"}
     blob = json.dumps({"cfg": cfg, "method": method, "seed": seed, "extra": extra}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
