@@ -32,6 +32,7 @@ from PIL import Image
 from motionseg.io.ingest_format import Ingested
 from motionseg.io.masks import fg_from_probs
 from motionseg.methods import method_config
+from motionseg.methods.evidence import work_size
 from motionseg.methods.flowsource import ArrayFlowSet, FlowSource, dis_flow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -167,15 +168,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'mean J':20s} " + " ".join(f"{np.mean(list(scores[m].values())):18.3f}" for m in args.methods))
     print(f"{'s/frame':20s} " + " ".join(f"{times[m] / nframes:18.3f}" for m in args.methods))
     print(
-        f"(working size {ing.frames.shape[1]}x{ing.frames.shape[2]}, flow {args.flow_res}, {nframes} frames, "
+        f"(frames {ing.frames.shape[1]}x{ing.frames.shape[2]}, flow {args.flow_res}, {nframes} frames, "
         f"{args.threads} thread(s))"
     )
     if "clusternet-online" in args.methods:
         ing, _ = load_sequence(seqs[0], height)
         fs = flows_for(seqs[0], ing, args.flow_res, args.cache)
-        med, first = online_latency(FlowSource(fs, len(ing.names), frames=ing.frames), method_config(cfg, "clusternet-online"), args.seed)
+        ccfg = method_config(cfg, "clusternet-online")
+        med, first = online_latency(FlowSource(fs, len(ing.names), frames=ing.frames), ccfg, args.seed)
         h, w = ing.frames.shape[1:3]
-        print(f"online latency at {h}x{w} ({seqs[0]}): {med:.3f} s/frame (median after step 1; step 1: {first:.2f} s)")
+        wh, ww = work_size(h, w, ccfg["work_height"])
+        print(f"online latency with {h}x{w} frames, evidence and clustering at {wh}x{ww} ({seqs[0]}): {med:.3f} s/frame "
+              f"(median after step 1; step 1: {first:.2f} s)")
     if args.latency_full:
         latency_full(seqs[0], cfg, args)
     return 0

@@ -8,7 +8,7 @@ Pipeline (the workflow's own entry points, cached under ``--work``): ``run_inges
 working size), ``run_tracks`` with ``flowchain`` tracks from that flow, then ONE network per method trained on all
 sequences together (transductive, as GWM/LRTL do on DAVIS) with ``run_train`` and applied with ``run_segment`` to
 frames ingested at ``--infer-height`` rows (default 240: the network resizes them to its resolution; the GT-free
-foreground is refined by GrabCut at that size, ``train.refine_masks``; ``--no-refine`` scores the raw network).
+foreground is scored raw, as ``train.refine_masks: false`` does, or refined by GrabCut at that size with ``--refine``).
 The ``train`` section of config/config.yaml is used with the CPU overrides in :data:`BENCH_TRAIN` (printed).
 Scores: official DAVIS J (davis2017-unsup: all frames, empty/empty = 1, mean of sequence means) of the GT-free
 foreground (border rule), and separately the oracle-frame number (best single segment per frame against GT). GT is
@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="height of the frames inference reads (the network resizes them; GrabCut refines at this size)")
     p.add_argument("--reuse-model", action="store_true",
                    help="skip training when the model folder already holds model.pt (to re-score inference settings)")
-    p.add_argument("--no-refine", action="store_true", help="score the raw network foreground (train.refine_masks off)")
+    p.add_argument("--refine", action="store_true", help="refine the GT-free foreground by GrabCut (train.refine_masks)")
     p.add_argument("--flow-preset", default="fast", choices=["ultrafast", "fast", "medium"], help="DIS preset")
     p.add_argument("--threads", type=int, default=1,
                    help="torch/OpenCV threads (1 is fastest on a shared 2-core machine: no spin-waiting)")
@@ -135,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = load_config()
     train_cfg = dict(infer_config(cfg), **BENCH_TRAIN)
-    if args.no_refine:
-        train_cfg["refine_masks"] = False
+    train_cfg["refine_masks"] = bool(args.refine)
     for item in args.set:
         key, val = item.split("=", 1)
         train_cfg[key] = yaml.safe_load(val)
@@ -163,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             if not frames.exists():
                 run_ingest({"name": "davis2016", "layout": "davis", "root": str(DATA)}, seq, frames,
                            {"height": args.infer_height})
-            out = model_dir / f"masks_h{args.infer_height}{'_raw' if args.no_refine else ''}" / seq
+            out = model_dir / f"masks_h{args.infer_height}{'_refined' if args.refine else ''}" / seq
             if out.exists():
                 import shutil
 

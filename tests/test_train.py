@@ -223,6 +223,16 @@ def test_run_train_and_run_segment_files(tmp_path: Path) -> None:
     j = np.mean([(a & b).sum() / (a | b).sum() for a, b in zip(ms.fg, seqs[0][1], strict=True)])
     assert j > 0.8
     assert json.loads((out / "meta.json").read_text())["fg_rule"] == ms.meta["fg_rule"]
+    assert ms.meta["refined"] is False
+    # train.refine_masks: the PNGs are the GrabCut-refined foreground, the K soft masks stay the network's
+    out_r = tmp_path / "masks" / "s0_refined"
+    run_segment(ckpt, inputs[0]["frames"], out_r, dict(cfg, refine_masks=True), 0, progress=False)
+    mr = read_mask_dir(out_r)
+    assert mr.meta["refined"] is True and "GrabCut" in mr.meta["fg_rule"]
+    np.testing.assert_array_equal(mr.probs, ms.probs)
+    assert mr.fg.shape == ms.fg.shape
+    jr = np.mean([(a & b).sum() / (a | b).sum() for a, b in zip(mr.fg, seqs[0][1], strict=True)])
+    assert jr > 0.8
 
 
 def test_changed_config_does_not_resume_foreign_workdir(tmp_path: Path) -> None:

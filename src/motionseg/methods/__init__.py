@@ -88,8 +88,9 @@ def run_method(
     flow at working resolution; method_cfg: :func:`method_config` of the validated config; seed: global seed.
     Only ``clusternet-oracle`` reads ground truth (``manifest['gt_paths']``) and its meta.json says ``oracle: true``.
     ``meta.json`` ``mode``: ``online`` (clusternet-online: causal), ``offline`` (bgfit, kmeans: they use the flow to
-    t+1; clusternet-offline) or ``paper-oracle``. Probabilities are stored at the method's internal size
-    (``meta['probs_hw']`` for ClusterNet, the flow size otherwise); the PNG masks are at the original size.
+    t+1; clusternet-offline) or ``paper-oracle``. Probabilities are stored at the method's output size (the ingested
+    frame size for bgfit and the GT-free ClusterNet modes, whose output is the GrabCut-refined mask; the internal size
+    for kmeans and clusternet-oracle; ``meta['probs_hw']`` for ClusterNet); the PNG masks are at the original size.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
