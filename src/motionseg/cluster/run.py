@@ -37,14 +37,19 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from motionseg.cluster.colorwheel import flow_to_wheel
-from motionseg.cluster.net import FlowAE, border_saliency, cluster_embeddings, total_loss
+from motionseg.cluster.net import (
+    FlowAE,
+    border_saliency,
+    cluster_embeddings,
+    total_loss,
+)
 from motionseg.device import select_device
 from motionseg.io.datasets import read_gt_entry
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested
-from motionseg.methods.evidence import frame_evidence, resize_flow, warp_backward, work_size
+from motionseg.methods.evidence import frame_evidence, resize_flow, work_size
 from motionseg.methods.flowsource import FlowSource, frame_flow
-from motionseg.methods.refine import refine_prob, to_size
+from motionseg.methods.refine import temporal_refine
 
 MODES = ("online", "offline", "oracle")
 FG_RULE = (
@@ -175,12 +180,9 @@ def online_steps(src: FlowSource, cfg: dict, seed: int) -> Iterator[tuple[int, n
         for i, fl in todo:
             labels, sal = embed_and_cluster(model, to_tensor([flow_to_wheel(fl)]), cfg, frame_generator(seed, i))
             evid, _ = frame_evidence(src, i, cfg["evidence"], seed + i, causal=True, size=size)
-            p = gt_free_fg(labels, sal, evid, cfg)
-            if prev is not None and i > 0:
-                a = float(cfg["temporal_weight"])
-                p = (1 - a) * p + a * warp_backward(prev, resize_flow(bwd, size))
-            out = refine_prob(p, src.frame(i) if src.has_frames else None, cfg["refine"], seed + i)
-            prev = to_size(out, size) if cfg["refine"]["feedback"] else p
+            out, prev = temporal_refine(
+                gt_free_fg(labels, sal, evid, cfg), prev, src, i, float(cfg["temporal_weight"]), cfg["refine"], seed + i
+            )
             yield i, out
 
 
@@ -214,13 +216,9 @@ def offline_probs(
             train_steps(model, opt, x, int(cfg["iters_per_frame"]), cfg)
             labels, sal = embed_and_cluster(model, x, cfg, frame_generator(seed, t))
             evid, _ = frame_evidence(src, t, cfg["evidence"], seed + t, causal=False, size=size)
-            p = gt_free_fg(labels, sal, evid, cfg)
-            if prev is not None:
-                a = float(cfg["temporal_weight"])
-                p = (1 - a) * p + a * warp_backward(prev, resize_flow(src.pair(t, t - 1), size))
-            p_out = refine_prob(p, src.frame(t) if src.has_frames else None, cfg["refine"], seed + t)
-            prev = to_size(p_out, size) if cfg["refine"]["feedback"] else p
-            p = p_out
+            p, prev = temporal_refine(
+                gt_free_fg(labels, sal, evid, cfg), prev, src, t, float(cfg["temporal_weight"]), cfg["refine"], seed + t
+            )
         else:
             best, best_iou = None, -1.0
             for it in range(int(cfg["iters_per_frame"])):

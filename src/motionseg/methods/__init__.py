@@ -47,7 +47,9 @@ def method_config(config: dict, method: str) -> dict:
 
 def open_inputs(frames_npz: str | Path, flow_dir: str | Path) -> tuple[Ingested, FlowSource]:
     """Load the ingested frames and wrap the flow directory as a :class:`FlowSource`; checks T and (h, w) agree."""
-    from motionseg.flow import load_flow  # imported here: the flow package is optional for the rest of this module
+    from motionseg.flow import (
+        load_flow,  # imported here: the flow package is optional for the rest of this module
+    )
 
     ing = load_ingested(frames_npz)
     T, h, w = ing.frames.shape[:3]

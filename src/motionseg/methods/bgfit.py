@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from motionseg.methods.evidence import frame_evidence, resize_flow, warp_backward, work_size
+from motionseg.methods.evidence import frame_evidence, work_size
 from motionseg.methods.flowsource import FlowSource
-from motionseg.methods.refine import refine_prob, to_size
+from motionseg.methods.refine import temporal_refine
 
 FG_RULE = (
     "segment 1 = motion residual against RANSAC homography / robust polynomial background flow above an adaptive "
@@ -49,9 +49,6 @@ def bgfit_sequence(src: FlowSource, cfg: dict, seed: int) -> tuple[np.ndarray, d
     for t in tqdm(range(T), desc="bgfit", unit="frame", leave=False):
         p, fails = frame_evidence(src, t, ev_cfg, seed + t, causal=False, directions=cfg["directions"], size=size)
         failures += fails
-        if a > 0 and prev is not None:
-            p = (1 - a) * p + a * warp_backward(prev, resize_flow(src.pair(t, t - 1), size))
-        out = refine_prob(p, src.frame(t) if src.has_frames else None, ref_cfg, seed + t)
-        prev = to_size(out, size) if ref_cfg["feedback"] else p
+        out, prev = temporal_refine(p, prev, src, t, a, ref_cfg, seed + t)
         probs.append(np.stack([1.0 - out, out]))
     return np.stack(probs).astype(np.float32), {"n_fit_failures": failures}

@@ -77,7 +77,7 @@ def work_size(h: int, w: int, work_height: int | None) -> tuple[int, int]:
     8 (never upsampled beyond that rounding)."""
     th = h if work_height is None else min(h, int(work_height))
     tw = w if work_height is None else w * th / h
-    return max(8, int(round(th / 8)) * 8), max(8, int(round(tw / 8)) * 8)
+    return max(8, round(th / 8) * 8), max(8, round(tw / 8) * 8)
 
 
 def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:

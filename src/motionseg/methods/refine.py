@@ -21,6 +21,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from motionseg.methods.evidence import resize_flow, warp_backward
+from motionseg.methods.flowsource import FlowSource
+
 REFINE_RULE = "GrabCut on the RGB frame from the motion mask (eroded = fg, far outside = bg, rest probable)"
 
 
@@ -37,7 +40,7 @@ def grabcut_mask(frame: np.ndarray, mask: np.ndarray, cfg: dict, seed: int = 0) 
     # GrabCut runs on the box around the mask grown by ``crop_margin`` x the definite-bg distance: pixels outside are
     # definite background anyway, and the background colour model is the object's surroundings
     ys, xs = np.nonzero(near)
-    pad = int(round(float(cfg["crop_margin"]) * dl))
+    pad = round(float(cfg["crop_margin"]) * dl)
     y0, y1 = max(0, ys.min() - pad), min(m.shape[0], ys.max() + 1 + pad)
     x0, x1 = max(0, xs.min() - pad), min(m.shape[1], xs.max() + 1 + pad)
     mc, nc = m[y0:y1, x0:x1], near[y0:y1, x0:x1]
@@ -89,6 +92,29 @@ def refine_prob(p: np.ndarray, frame: np.ndarray | None, cfg: dict, seed: int = 
     if cfg["method"] != "grabcut":
         raise ValueError(f"unknown refine method {cfg['method']!r}; choose grabcut or none")
     return grabcut_mask(frame, drop_border_components(up >= 0.5, float(cfg["border_drop"])), cfg, seed)
+
+
+def temporal_refine(
+    p: np.ndarray,
+    prev: np.ndarray | None,
+    src: FlowSource,
+    t: int,
+    weight: float,
+    cfg: dict,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One frame of the bgfit / ClusterNet output stage.
+
+    p: motion fg probability float32 [h, w] of frame t (working size); prev: the state of frame t-1 (or None);
+    weight: temporal weight a. ``p <- (1 - a) p + a warp(prev)`` (warped by the flow t -> t-1 resized to [h, w]), then
+    :func:`refine_prob` on frame t when src has frames. Returns (output float32 at the frame size, state float32
+    [h, w] for frame t+1: the output resized with ``cfg['feedback']``, else the smoothed p). Reads frames <= t only.
+    """
+    size = p.shape
+    if prev is not None and t > 0 and weight > 0:
+        p = (1 - weight) * p + weight * warp_backward(prev, resize_flow(src.pair(t, t - 1), size))
+    out = refine_prob(p, src.frame(t) if src.has_frames else None, cfg, seed)
+    return out, (to_size(out, size) if cfg["feedback"] else p.astype(np.float32))
 
 
 def to_size(p: np.ndarray, size: tuple[int, int]) -> np.ndarray:
