@@ -30,11 +30,6 @@ import numpy as np
 
 from motionseg.methods.flowsource import FlowSource
 
-EVIDENCE_RULE = (
-    "p = sigmoid((r - tau) / (softness tau)), r = min residual vs RANSAC homography and robust polynomial background "
-    "flow; 0 where the forward-backward check fails (occluded); mean over directions"
-)
-
 
 def grid_points(h: int, w: int, step: int) -> np.ndarray:
     """Pixel-centre grid (x, y) with spacing ``step`` px: float32 [N, 2]."""

@@ -24,8 +24,6 @@ import numpy as np
 from motionseg.methods.evidence import resize_flow, warp_backward
 from motionseg.methods.flowsource import FlowSource
 
-REFINE_RULE = "GrabCut on the RGB frame from the motion mask (eroded = fg, far outside = bg, rest probable)"
-
 
 def grabcut_mask(frame: np.ndarray, mask: np.ndarray, cfg: dict, seed: int = 0) -> np.ndarray:
     """GrabCut refinement of bool mask [H, W] on RGB frame uint8 [H, W, 3] (module doc): float32 [H, W] in {0, 1}."""
