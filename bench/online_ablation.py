@@ -178,6 +178,16 @@ def evidence(var: str, s: Sequence, t: int, cfg: dict, prev: np.ndarray | None) 
     return p
 
 
+def center_prior(var: str, p: np.ndarray) -> np.ndarray:
+    """Variant center-S: p x exp(-d^2 / (2 S^2)), d = distance to the image centre with height and width scaled to 1
+    (a dataset prior: the filmed object tends to be near the centre)."""
+    if not var.startswith("center"):
+        return p
+    h, w = p.shape
+    d2 = ((np.arange(h)[:, None] / h - 0.5) ** 2 + (np.arange(w)[None, :] / w - 0.5) ** 2).astype(np.float32)
+    return (p * np.exp(-d2 / (2 * float(var.split("-")[1]) ** 2))).astype(np.float32)
+
+
 def mask_rule(var: str, p: np.ndarray) -> np.ndarray:
     """The motion mask handed to GrabCut, bool [h, w] at p's size: p >= 0.5 (or the variant's rule)."""
     m = p >= 0.5
@@ -207,7 +217,7 @@ def run_sequence(var: str, s: Sequence, cfg: dict, refine: dict, weight: float) 
     prev, preds = None, []
     H, W = s.gt.shape[1:]
     for t in range(len(s.ing.frames)):
-        p = clean_prob(evidence(var, s, t, cfg, prev), int(cfg["morph_px"]))
+        p = center_prior(var, clean_prob(evidence(var, s, t, cfg, prev), int(cfg["morph_px"])))
         if prev is not None:
             p = (1 - weight) * p + weight * warp_backward(prev, s.bwd[t - 1])
         frame = s.ing.frames[t]
@@ -222,7 +232,7 @@ def run_sequence(var: str, s: Sequence, cfg: dict, refine: dict, weight: float) 
 VARIANTS = [
     "base", "fw", "g2-max", "g2-weak", "g2-avg", "plane2", "plane2-border", "floor-0.25", "floor-0.35", "keep-0.3",
     "keep-1.0", "hyst-0.3", "hyst-0.2", "accum", "accum-mix", "avg2", "avg3", "excl-0", "excl-3", "weight-0.25",
-    "weight-0.6",
+    "weight-0.6", "center-0.35", "center-0.5", "center-0.6", "center-0.8",
 ]  # fmt: skip
 # evidence settings that differ from davis2016.yaml's, per variant
 OVERRIDES = {
