@@ -28,11 +28,11 @@ from motionseg.methods.evidence import (
     background_residual,
     clean_prob,
     direction_prob,
-    fit_background,
     grid_points,
     homography_flow,
     occlusion_mask,
     residual_to_prob,
+    residual_vectors,
     robust_poly_flow,
     warp_backward,
 )
@@ -94,15 +94,6 @@ def second_plane(flow: np.ndarray, cfg: dict, seed: int, border_guard: bool) -> 
     return np.minimum(res, r2)
 
 
-def residual_vector(flow: np.ndarray, cfg: dict, seed: int) -> np.ndarray:
-    """Flow minus the nearer background model (homography or cubic), per pixel: float32 [h, w, 2] (px)."""
-    H, _ = fit_background(flow, cfg, seed)
-    rh = flow - homography_flow(H, *flow.shape[:2])
-    nh = np.linalg.norm(rh, axis=-1)
-    rp = flow - robust_poly_flow(flow, (nh < float(cfg["poly_inlier_px"])).astype(np.float64), cfg)
-    return np.where((np.linalg.norm(rp, axis=-1) < nh)[..., None], rp, rh).astype(np.float32)
-
-
 def excluded_fit(flow: np.ndarray, back: np.ndarray, cfg: dict, seed: int, excl: np.ndarray) -> np.ndarray:
     """Evidence [h, w] with the background models fitted without the pixels of bool ``excl`` [h, w]."""
     h, w = flow.shape[:2]
@@ -148,7 +139,7 @@ def evidence(var: str, s: Sequence, t: int, cfg: dict, prev: np.ndarray | None) 
         return excluded_fit(f_ts, f_st, cfg, t, ex).astype(np.float32)
     if var.startswith("accum"):
         occ = occlusion_mask(f_ts, f_st, cfg)
-        r = residual_vector(f_ts, cfg, t)
+        r = residual_vectors(f_ts, cfg, t)[0]
         acc = s.state.get("acc")
         acc = r if acc is None else r + 0.5 * warp_backward(acc, f_ts)
         s.state["acc"] = acc = np.where(occ[..., None], 0.0, acc).astype(np.float32)

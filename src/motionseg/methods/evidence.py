@@ -121,15 +121,23 @@ def robust_poly_flow(flow: np.ndarray, init_weights: np.ndarray, cfg: dict) -> n
     return (B @ coef).reshape(h, w, 2).astype(np.float32)
 
 
+def residual_vectors(flow: np.ndarray, cfg: dict, seed: int) -> tuple[np.ndarray, bool]:
+    """Flow [h, w, 2] minus the nearer background model per pixel (module doc, steps 1-2): float32 [h, w, 2] (px),
+    and whether the homography fit succeeded."""
+    H, ok = fit_background(flow, cfg, seed)
+    vec = flow - homography_flow(H, *flow.shape[:2])
+    if int(cfg["poly_degree"]) > 0:
+        res = np.linalg.norm(vec, axis=-1)
+        vp = flow - robust_poly_flow(flow, (res < float(cfg["poly_inlier_px"])).astype(np.float64), cfg)
+        vec = np.where((np.linalg.norm(vp, axis=-1) < res)[..., None], vp, vec)
+    return vec.astype(np.float32), ok
+
+
 def background_residual(flow: np.ndarray, cfg: dict, seed: int) -> tuple[np.ndarray, bool]:
     """Residual float32 [h, w] (px) of flow [h, w, 2] against the background motion (module doc, steps 1-2) and
     whether the homography fit succeeded."""
-    H, ok = fit_background(flow, cfg, seed)
-    res = np.linalg.norm(flow - homography_flow(H, *flow.shape[:2]), axis=-1)
-    if int(cfg["poly_degree"]) > 0:
-        init = (res < float(cfg["poly_inlier_px"])).astype(np.float64)
-        res = np.minimum(res, np.linalg.norm(flow - robust_poly_flow(flow, init, cfg), axis=-1))
-    return res.astype(np.float32), ok
+    vec, ok = residual_vectors(flow, cfg, seed)
+    return np.linalg.norm(vec, axis=-1).astype(np.float32), ok
 
 
 def residual_to_prob(res: np.ndarray, flow: np.ndarray, cfg: dict) -> np.ndarray:
