@@ -19,7 +19,7 @@ rule train:
         runtime=config["resources"]["train"]["runtime"],
         gpu=1,
     params:
-        cfg=PLAN.train_config(),
+        cfg=lambda wildcards: PLAN.train_config(wildcards.method),
         seed=config["seed"],
         workdir=lambda wildcards, output: str(Path(output.model).parent / "work"),
     script:

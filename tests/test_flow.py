@@ -294,6 +294,45 @@ def test_run_flow_compute_height_resizes_back(tmp_path):
     assert interior_epe(fw, (4, 2), border=16) < 0.5  # in working-resolution px, not (2, 1)
 
 
+def test_run_flow_finer_than_working_frames_reads_the_original_frames(tmp_path):
+    """compute_height above ingest.height: the backend sees the original frames, not upsampled working frames."""
+    from PIL import Image
+
+    from motionseg.io.ingest import run_ingest
+
+    rng = np.random.default_rng(0)
+    src = tmp_path / "data" / "seq"
+    src.mkdir(parents=True)
+    originals = rng.integers(0, 256, size=(3, 64, 96, 3), dtype=np.uint8)  # fine texture a 2x shrink destroys
+    for i, f in enumerate(originals):
+        Image.fromarray(f).save(src / f"{i:05d}.png")
+    npz = tmp_path / "seq.npz"
+    run_ingest({"name": "d", "layout": "frames", "root": str(tmp_path / "data")}, "seq", npz, {"height": 32})
+    seen = []
+
+    class Recorder:
+        name, random_weights = "recorder", False
+
+        def compute(self, a, b):
+            seen.append(a)
+            return np.zeros((*a.shape[:3], 2), np.float32)
+
+        def describe(self):
+            return {"backend": "recorder"}
+
+    run_flow(npz, tmp_path / "out", flow_cfg(compute_height=64), "dis", [1], flow_backend=Recorder())
+    got = np.concatenate(seen)
+    np.testing.assert_array_equal(got[:2], originals[:2])  # forward pairs start at frames 0 and 1
+    assert load_flow(tmp_path / "out").forward(1).shape == (2, 32, 48, 2)
+    # the sources are needed then: a missing one is named
+    (src / "00001.png").unlink()
+    with pytest.raises(InputError, match="00001"):
+        run_flow(npz, tmp_path / "out2", flow_cfg(compute_height=64), "dis", [1], flow_backend=Recorder())
+    assert not (tmp_path / "out2").exists()
+    # at (or below) the working size the ingested frames are enough
+    run_flow(npz, tmp_path / "out3", flow_cfg(compute_height=32), "dis", [1], flow_backend=Recorder())
+
+
 def test_run_flow_bad_inputs_and_atomicity(tmp_path):
     npz = write_frames(tmp_path / "seq.npz", translating_frames(3, 32, 32, (1, 0)))
     with pytest.raises(InputError, match="too few for flow gap 3"):

@@ -9,6 +9,7 @@ import torch
 from motionseg.losses import (
     flow_basis,
     flow_reconstruction_loss,
+    pseudo_label_loss,
     reconstruct_flow,
     sample_masks_at_points,
     temporal_smoothing_loss,
@@ -133,3 +134,41 @@ def test_sample_masks_at_points_pixel_centres() -> None:
     vals = sample_masks_at_points(masks, pts, (4, 6))
     assert vals.shape == (1, 2, 2)
     assert vals[0, 0, 0] > 0.5 and vals[0, 0, 1] < 0.5
+
+
+
+def test_pseudo_label_loss_is_zero_for_segment0_on_target_and_large_otherwise() -> None:
+    _, fg = _two_motion_flow()
+    target = fg.float().unsqueeze(0)
+    masks = _masks(fg)  # segment 0 = the square
+    assert pseudo_label_loss(masks, target).item() < 1e-4
+    # the same segmentation with the segments swapped: segment 0 is now the background
+    assert pseudo_label_loss(masks.flip(1), target).item() > 5.0
+    # uniform masks (0.5 each): BCE of 0.5 is log 2 everywhere
+    assert pseudo_label_loss(torch.full((1, 2, H, W), 0.5), target).item() == pytest.approx(np.log(2), rel=1e-5)
+    # soft targets: the optimum of BCE(p, t) over p is p = t, with the target's entropy as the loss
+    soft = torch.full((1, H, W), 0.25)
+    assert pseudo_label_loss(torch.stack([soft[0], 1 - soft[0]])[None], soft).item() == pytest.approx(
+        -(0.25 * np.log(0.25) + 0.75 * np.log(0.75)), rel=1e-4)
+
+
+def test_pseudo_label_loss_gradient_moves_segment0_onto_target() -> None:
+    _, fg = _two_motion_flow()
+    target = fg.float().unsqueeze(0)
+    torch.manual_seed(0)
+    logits = (0.1 * torch.randn(1, 3, H, W)).requires_grad_(True)
+    opt = torch.optim.Adam([logits], lr=0.1)
+    start = pseudo_label_loss(logits.softmax(1), target).item()
+    for _ in range(100):
+        loss = pseudo_label_loss(logits.softmax(1), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    pred = logits.softmax(1)[0].argmax(0) == 0
+    assert loss.item() < 0.1 * start
+    assert (pred & fg).sum().item() / (pred | fg).sum().item() > 0.99
+
+
+def test_pseudo_label_loss_rejects_bad_shapes() -> None:
+    with pytest.raises(ValueError, match="target"):
+        pseudo_label_loss(torch.full((1, 2, H, W), 0.5), torch.zeros(1, H + 1, W))

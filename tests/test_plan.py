@@ -80,3 +80,32 @@ def test_dataset_params_drop_subset(config):
     config["datasets"][0]["sequences"] = ["synth_000"]
     plan = Plan.from_config(config)
     assert "sequences" not in plan.dataset_params("synth")
+
+
+def test_boot_methods_train_on_the_pseudo_label_source_masks(config):
+    config["methods"] = ["kmeans", "gwm", "lrtl-boot"]
+    config["train"]["pseudo_labels"] = "bgfit"
+    plan = Plan.from_config(config)
+    seqs = plan.sequences("synth")
+    ins = plan.train_inputs("synth", "dis", "flowchain-dis", "lrtl-boot")
+    assert ins["pseudo"] == [plan.masks("synth", "dis", NO_TRACKS, "bgfit", s) for s in seqs]
+    assert "pseudo" not in plan.train_inputs("synth", "dis", NO_TRACKS, "gwm")
+    # bgfit is not a configured method, but its masks are inputs: the segment rule must be able to make them
+    assert "bgfit" in plan.method_regex(trained=False).split("|")
+    assert "bgfit" in plan.regex("methods").split("|")
+    assert ("dis", NO_TRACKS, "bgfit") not in plan.combos()  # and it is not scored unless configured
+    # the plain methods' training settings carry no pseudo-label keys (changing them does not retrain gwm)
+    assert "pseudo" not in plan.train_config("gwm")["loss_weights"] and "pseudo_labels" not in plan.train_config("gwm")
+    assert plan.train_config("lrtl-boot")["loss_weights"]["pseudo"] > 0
+
+
+@pytest.mark.parametrize("source", [None, "clusternet-oracle", "gwm", "nope"])
+def test_boot_methods_need_a_gt_free_per_sequence_source(config, source):
+    config["methods"] = ["gwm-boot"]
+    config["train"]["pseudo_labels"] = source
+    with pytest.raises(ConfigError, match="pseudo_labels"):
+        Plan.from_config(config)
+    config["train"]["pseudo_labels"] = "bgfit"
+    config["train"]["loss_weights"]["pseudo"] = 0.0
+    with pytest.raises(ConfigError, match="loss_weights.pseudo"):
+        Plan.from_config(config)

@@ -241,6 +241,11 @@ def test_changed_config_does_not_resume_foreign_workdir(tmp_path: Path) -> None:
     train_model(*args, train_cfg(iterations=5, checkpoint_every=5), "gwm", 0, tmp_path, progress=False)
     with pytest.raises(ConfigError, match="different run"):
         train_model(*args, train_cfg(iterations=5, checkpoint_every=5, lr=1e-2), "gwm", 0, tmp_path, progress=False)
+    # the same config on other data (e.g. flow recomputed under the same path) is a different run too
+    other_flows = {d: {g: f * 0.5 for g, f in v.items()} for d, v in seqs[0][2].items()}
+    with pytest.raises(ConfigError, match="different run"):
+        train_model([seqs[0][0]], [other_flows], [None], train_cfg(iterations=5, checkpoint_every=5), "gwm", 0,
+                    tmp_path, progress=False)
 
 
 def test_oracle_selection_needs_gt_and_gt_needs_oracle(tmp_path: Path) -> None:
@@ -284,6 +289,91 @@ def test_foreground_rule_prefers_segment_away_from_border() -> None:
     probs2[:, 0, :, :15] = 1
     probs2[:, 1, :, 15:] = 1
     assert foreground_segments(probs2, 0.1, 1.0).sum() == 1
+
+
+
+def _write_pseudo(root: Path, masks: np.ndarray, name: str, oracle: bool = False) -> Path:
+    from motionseg.io.masks import write_mask_dir
+
+    out = root / "pseudo" / name
+    write_mask_dir(out, [f"{t:05d}" for t in range(len(masks))], masks, None, None,
+                   {"method": "bgfit", "oracle": oracle})
+    return out
+
+
+def test_boot_method_learns_segment0_from_pseudo_labels_and_fills_missed_frames(tmp_path: Path) -> None:
+    seqs = [make_sequence(s) for s in range(2)]
+    inputs = _write_inputs(tmp_path, seqs)
+    # pseudo-labels: the object, except in frames 2 and 5 where the "teacher" missed it (empty masks)
+    missed = [2, 5]
+    for i, (item, seq) in enumerate(zip(inputs, seqs, strict=True)):
+        lab = seq[1].copy()
+        lab[missed] = False
+        item["pseudo"] = _write_pseudo(tmp_path, lab, f"s{i}")
+    cfg = train_cfg(K=3, iterations=400)
+    ckpt = tmp_path / "boot.pt"
+    run_train(inputs, ckpt, dict(cfg, pseudo_labels="bgfit"), "gwm-boot", 0, tmp_path / "work", progress=False)
+    state = torch.load(ckpt, weights_only=False)
+    assert state["provenance"]["method"] == "gwm-boot" and state["provenance"]["pseudo_labels"] == "bgfit"
+    rows = (tmp_path / "work" / "metrics.csv").read_text().splitlines()
+    assert "loss_pseudo" in rows[0] and all(r.split(",")[6] != "" for r in rows[1:])
+    out = tmp_path / "masks" / "s0"
+    run_segment(ckpt, inputs[0]["frames"], out, cfg, 0, progress=False)
+    ms = read_mask_dir(out)
+    assert "segment 0" in ms.meta["fg_rule"] and ms.fg_segments.tolist() == [True, False, False]
+    gt = seqs[0][1]
+    j = [(a & b).sum() / (a | b).sum() for a, b in zip(ms.fg, gt, strict=True)]
+    assert np.mean(j) > 0.8
+    # the network found the object from its appearance where the pseudo-labels had nothing
+    assert min(j[t] for t in missed) > 0.6, j
+
+
+def test_boot_inputs_are_checked(tmp_path: Path) -> None:
+    seqs = [make_sequence(0)]
+    inputs = _write_inputs(tmp_path, seqs)
+    cfg = dict(train_cfg(iterations=2), pseudo_labels="bgfit")
+    with pytest.raises(ValueError, match="pseudo-label mask directory"):
+        run_train(inputs, tmp_path / "a.pt", cfg, "gwm-boot", 0, tmp_path / "w1", progress=False)
+    good = [dict(inputs[0], pseudo=_write_pseudo(tmp_path, seqs[0][1], "ok"))]
+    with pytest.raises(ValueError, match="gwm-boot"):
+        run_train(good, tmp_path / "b.pt", cfg, "gwm", 0, tmp_path / "w2", progress=False)
+    with pytest.raises(ConfigError, match="pseudo"):
+        run_train(good, tmp_path / "c.pt", dict(cfg, loss_weights=dict(cfg["loss_weights"], pseudo=0.0)), "gwm-boot",
+                  0, tmp_path / "w3", progress=False)
+    short = [dict(inputs[0], pseudo=_write_pseudo(tmp_path, seqs[0][1][:-1], "short"))]
+    with pytest.raises(InputError, match="short.*7 pseudo-label masks"):
+        run_train(short, tmp_path / "d.pt", cfg, "gwm-boot", 0, tmp_path / "w4", progress=False)
+    oracle = [dict(inputs[0], pseudo=_write_pseudo(tmp_path, seqs[0][1], "orc", oracle=True))]
+    with pytest.raises(InputError, match="orc.*oracle"):
+        run_train(oracle, tmp_path / "e.pt", cfg, "lrtl-boot", 0, tmp_path / "w5", progress=False)
+    with pytest.raises(ValueError, match="unknown method"):
+        run_train(good, tmp_path / "f.pt", cfg, "mg-boot", 0, tmp_path / "w6", progress=False)
+    assert not any((tmp_path / n).exists() for n in ("a.pt", "b.pt", "c.pt", "d.pt", "e.pt", "f.pt"))
+
+
+
+def test_flip_tta_is_mirror_equivariant_and_averages_two_passes() -> None:
+    frames = make_sequence(0)[0][:3]
+    torch.manual_seed(0)
+    model = model_from_cfg(train_cfg(K=3))
+    dev = torch.device("cpu")
+    plain = predict_probs(model, frames, (H, W), (H, W), dev, progress=False)
+    mirrored = predict_probs(model, frames[:, :, ::-1].copy(), (H, W), (H, W), dev, progress=False)
+    tta = predict_probs(model, frames, (H, W), (H, W), dev, progress=False, flip=True)
+    tta_m = predict_probs(model, frames[:, :, ::-1].copy(), (H, W), (H, W), dev, progress=False, flip=True)
+    np.testing.assert_allclose(tta, 0.5 * (plain + mirrored[..., ::-1]), atol=1e-5)
+    np.testing.assert_allclose(tta_m, tta[..., ::-1], atol=1e-5)  # mirroring the input mirrors the output
+    assert np.abs(mirrored - plain[..., ::-1]).max() > 1e-3  # which the untrained network alone does not do
+    np.testing.assert_allclose(tta.sum(axis=1), 1.0, atol=1e-5)
+
+
+
+def test_refine_masks_true_false_or_a_list_of_methods() -> None:
+    from motionseg.train.api import refine_applies
+
+    assert refine_applies(True, "gwm") and not refine_applies(False, "lrtl-boot")
+    assert refine_applies(["gwm-boot", "lrtl-boot"], "lrtl-boot")
+    assert not refine_applies(["gwm-boot", "lrtl-boot"], "lrtl")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -132,6 +132,17 @@ def test_bad_sequence_fails_clearly_and_others_finish(tmp_path):
     assert (partial["n_scored_sequences"] == 1).all() and not partial["complete"].astype(bool).any()
 
 
+def test_boot_method_trains_on_the_source_methods_masks(tmp_path):
+    """gwm-boot alone: the DAG makes bgfit's masks (not scored: bgfit is not configured) and trains on them."""
+    work = copy_workflow(tmp_path / "wf")
+    cfg_path = write_config(work, small_config(methods=["gwm-boot"]))
+    res = snakemake(work, "--cores", "1", "--configfile", str(cfg_path), "-n")
+    jobs = _jobs(res.stdout)
+    assert jobs.get("segment") == 2 and jobs.get("train") == 1 and jobs.get("infer") == 2, jobs
+    assert jobs.get("evaluate") == 2, jobs  # the gwm-boot masks only
+    assert "masks/dis/none/bgfit/synth_000" in res.stdout
+
+
 def test_misspelled_config_key_fails_at_startup(tmp_path):
     work = copy_workflow(tmp_path / "wf")
     cfg = small_config()

@@ -16,7 +16,9 @@ from typing import Any
 from motionseg.io.errors import ConfigError
 
 # Methods trained over a whole dataset (motionseg.train); the value says whether the method needs point tracks.
-TRAINED_METHODS: dict[str, bool] = {"gwm": False, "lrtl": True}
+# The "-boot" variants add a pseudo-label loss towards the masks of the GT-free method named by train.pseudo_labels.
+TRAINED_METHODS: dict[str, bool] = {"gwm": False, "lrtl": True, "gwm-boot": False, "lrtl-boot": True}
+BOOT_SUFFIX = "-boot"
 NO_TRACKS = "none"
 
 
@@ -30,13 +32,19 @@ def _alternation(values: list[str]) -> str:
 
 
 # keys of the train section that only inference reads: they do not change the trained weights
-INFERENCE_ONLY_KEYS = ("fg_border_frac", "fg_border_ratio", "refine_masks")
+INFERENCE_ONLY_KEYS = ("fg_border_frac", "fg_border_ratio", "refine_masks", "tta_flip")
 
 
-def train_config(config: dict) -> dict:
+def train_config(config: dict, method: str | None = None) -> dict:
     """Settings of :func:`motionseg.train.run_train`: the ``train`` section without :data:`INFERENCE_ONLY_KEYS` (so
-    changing an inference setting neither reruns nor invalidates a training run)."""
-    return {k: v for k, v in config["train"].items() if k not in INFERENCE_ONLY_KEYS}
+    changing an inference setting neither reruns nor invalidates a training run); for a method without the
+    ``-boot`` suffix also without the pseudo-label settings (``pseudo_labels``, ``loss_weights.pseudo``), which it
+    does not use."""
+    cfg = {k: v for k, v in config["train"].items() if k not in INFERENCE_ONLY_KEYS}
+    if method is not None and not method.endswith(BOOT_SUFFIX):
+        cfg.pop("pseudo_labels", None)
+        cfg["loss_weights"] = {k: v for k, v in cfg["loss_weights"].items() if k != "pseudo"}
+    return cfg
 
 
 def infer_config(config: dict) -> dict:
@@ -64,6 +72,14 @@ class Plan:
         for method in config["methods"]:
             if method not in plan.method_registry:
                 raise ConfigError("methods", f"unknown method '{method}' (known: {sorted(plan.method_registry)})")
+        if any(m.endswith(BOOT_SUFFIX) for m in config["methods"]):
+            src = config["train"].get("pseudo_labels")
+            info = plan.method_registry.get(src) if src else None
+            if info is None or info["trained"] or info["oracle"] or info["uses_tracks"]:
+                raise ConfigError("train.pseudo_labels", f"the -boot methods need the name of a GT-free per-sequence "
+                                  f"method without tracks (e.g. bgfit), got {src!r}")
+            if not float(config["train"]["loss_weights"].get("pseudo", 0.0)) > 0:
+                raise ConfigError("train.loss_weights.pseudo", "the -boot methods need a pseudo-label weight > 0")
         return plan
 
     # ------------------------------------------------------------------ registry
@@ -167,9 +183,20 @@ class Plan:
     def methods(self) -> list[str]:
         return list(self.config["methods"])
 
+    @property
+    def pseudo_source(self) -> str | None:
+        """The per-sequence method whose masks the ``-boot`` methods learn from, or None when none is configured."""
+        if any(m.endswith(BOOT_SUFFIX) for m in self.methods):
+            return str(self.config["train"]["pseudo_labels"])
+        return None
+
     def method_regex(self, trained: bool) -> str:
-        """Regex alternation of the configured methods that are (or are not) trained networks."""
-        return _alternation([m for m in self.methods if self.method_registry[m]["trained"] == trained])
+        """Regex alternation of the configured methods that are (or are not) trained networks; the per-sequence
+        alternation also holds the pseudo-label source of the ``-boot`` methods (its masks are their inputs)."""
+        names = [m for m in self.methods if self.method_registry[m]["trained"] == trained]
+        if not trained and self.pseudo_source:
+            names.append(self.pseudo_source)
+        return _alternation(names)
 
     def method_config(self, method: str) -> dict:
         """Settings of a per-sequence method: its section (``clusternet-*`` -> ``cluster``) with the shared
@@ -178,9 +205,9 @@ class Plan:
 
         return method_config(self.config, method)
 
-    def train_config(self) -> dict:
-        """Settings of the ``train`` rule (:func:`train_config`)."""
-        return train_config(self.config)
+    def train_config(self, method: str | None = None) -> dict:
+        """Settings of the ``train`` rule for ``method`` (:func:`train_config`)."""
+        return train_config(self.config, method)
 
     def infer_config(self) -> dict:
         """Settings of the ``infer`` rule (:func:`infer_config`)."""
@@ -203,7 +230,7 @@ class Plan:
             "datasets": self.dataset_names,
             "flows": self.flows,
             "tracks_ids": self.tracks_ids,
-            "methods": self.methods,
+            "methods": self.methods + ([self.pseudo_source] if self.pseudo_source else []),
         }[what]
         return _alternation(values)
 
@@ -355,6 +382,9 @@ class Plan:
         }
         if tracks != NO_TRACKS:
             inputs["tracks"] = [self.tracks(dataset, tracks, s) for s in seqs]
+        if method.endswith(BOOT_SUFFIX):
+            src = str(self.config["train"]["pseudo_labels"])
+            inputs["pseudo"] = [self.masks(dataset, flow, NO_TRACKS, src, s) for s in seqs]
         return inputs
 
     def segment_inputs(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> dict[str, str]:

@@ -63,9 +63,10 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize flow [H, W, 2] or [B, H, W, 2] (px) to size (h, w) bilinearly and scale the vectors.
+    """Resize flow [H, W, 2] or [B, H, W, 2] (px) to size (h, w) and scale the vectors.
 
-    u is multiplied by w / W and v by h / H, so the result is in pixels of the new resolution. Returns float32.
+    Area averaging when both sides shrink (no aliasing of fine motion), bilinear otherwise; u is multiplied by w / W
+    and v by h / H, so the result is in pixels of the new resolution. Returns float32.
     """
     flow = np.asarray(flow, dtype=np.float32)
     single = flow.ndim == 3
@@ -77,5 +78,6 @@ def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (H, W) == (h, w):
         return flow.copy()
     scale = np.asarray([w / W, h / H], dtype=np.float32)
-    out = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in batch]) * scale
+    interp = cv2.INTER_AREA if h <= H and w <= W else cv2.INTER_LINEAR
+    out = np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in batch]) * scale
     return out[0] if single else out

@@ -87,7 +87,8 @@ def run_flow(
     flow_cfg: the validated ``flow`` config section; backend: a backend name (``dis``, ``raft_large``, ...); gaps:
     positive frame gaps. ``seed`` seeds random weights (tests only); ``threads`` caps torch/OpenCV threads;
     ``flow_backend`` reuses an already built backend (benchmarks, tests). Flow is stored at the frames' working
-    resolution (h, w), in pixels of that resolution, after computing it at ``flow.compute_height`` rows.
+    resolution (h, w), in pixels of that resolution, after computing it at ``flow.compute_height`` rows (from the
+    original frames, re-read from the sources the manifest names, when that is finer than the working frames).
     """
     frames_npz = Path(frames_npz)
     storage = flow_cfg["storage"]
@@ -103,7 +104,13 @@ def run_flow(
         cv2.setNumThreads(int(threads))
     fb = flow_backend if flow_backend is not None else get_backend(backend, flow_cfg, seed=seed)
     compute_hw = working_size(h, w, flow_cfg["compute_height"])
-    frames_c = resize_frames(frames, compute_hw)
+    if compute_hw[0] > h and h < ing.orig_hw[0]:
+        # finer than the ingested frames: compute on the original frames, not on upsampled working frames
+        from motionseg.io.ingest import load_source_frames
+
+        frames_c = resize_frames(load_source_frames(ing, frames_npz), compute_hw)
+    else:
+        frames_c = resize_frames(frames, compute_hw)
 
     pairs = flow_pairs(n_frames, gaps)
     n_vis = min(int(flow_cfg["vis_frames"]), n_frames - gaps[0])

@@ -36,6 +36,32 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in frames])
 
 
+def load_source_frames(ing: Ingested, frames_npz: str | Path) -> np.ndarray:
+    """The original frames of an ingested sequence, re-read from the source files its manifest names.
+
+    Used when a later stage wants more detail than the working resolution (``flow.compute_height`` above
+    ``ingest.height``). Returns uint8 [T, H, W, 3] at ``ing.orig_hw``. InputError naming the file when a source is
+    missing or unreadable, or when the sources no longer match what was ingested (frame count or size).
+    """
+    m = ing.manifest
+    if not m.get("frames") and not m.get("video"):
+        raise InputError(frames_npz, "its manifest names no source frames or video to re-read at full resolution")
+    info = SequenceInfo(
+        name=str(m.get("sequence", Path(frames_npz).stem)),
+        layout=str(m.get("layout", "frames")),
+        frame_names=list(ing.names),
+        frame_paths=[Path(p) for p in m["frames"]] if m.get("frames") else None,
+        video_path=Path(m["video"]) if m.get("video") else None,
+    )
+    frames = load_frames(info)
+    src = info.video_path or (info.frame_paths[0] if info.frame_paths else frames_npz)
+    if len(frames) != len(ing.names) or tuple(frames.shape[1:3]) != tuple(ing.orig_hw):
+        raise InputError(src, f"source frames changed since ingest: {len(frames)} frames of "
+                              f"{frames.shape[2]}x{frames.shape[1]}, ingested {len(ing.names)} of "
+                              f"{ing.orig_hw[1]}x{ing.orig_hw[0]} (rerun the ingest rule)")
+    return frames
+
+
 def _manifest(dataset_cfg: dict, info: SequenceInfo, orig_hw: tuple[int, int], work_hw: tuple[int, int]) -> dict:
     def gt_str(v: Path | list[Path]) -> str | list[str]:
         return [str(p) for p in v] if isinstance(v, list) else str(v)

@@ -11,13 +11,14 @@ import torch
 from motionseg.device import select_device
 from motionseg.io.atomic import atomic_path
 from motionseg.io.checkpoints import load_torch_file
-from motionseg.io.errors import InputError
+from motionseg.io.errors import ConfigError, InputError
 from motionseg.io.ingest_format import Ingested, load_ingested
-from motionseg.io.masks import fg_from_probs, write_mask_dir
+from motionseg.io.masks import fg_from_probs, read_mask_dir, write_mask_dir
 from motionseg.methods.refine import refine_prob
+from motionseg.plan import BOOT_SUFFIX
 from motionseg.train.data import resize_flow
 from motionseg.train.loop import METHODS, model_from_cfg, train_model
-from motionseg.train.segment import FG_RULE_BORDER, foreground_segments, predict_probs
+from motionseg.train.segment import FG_RULE_BOOT, FG_RULE_BORDER, foreground_segments, predict_probs
 
 CKPT_FORMAT = "motionseg-segnet-1"
 
@@ -73,25 +74,73 @@ def load_inputs(inputs: list[dict], cfg: dict, method: str) -> tuple[list, list,
     return frames_list, flows_list, tracks_list, names
 
 
+def load_pseudo_labels(inputs: list[dict], n_frames: list[int]) -> list[np.ndarray] | None:
+    """GT-free foreground masks used as pseudo-labels, one float32 [T, H, W] array in {0, 1} per sequence.
+
+    Each ``inputs`` item may name a mask directory under "pseudo" (written by another method of the workflow, e.g.
+    bgfit); None when no item does. Raises InputError (naming the directory) when only some items have one, when a
+    directory's frame count differs from its sequence's, or when its masks are labelled oracle (ground truth must not
+    reach training).
+    """
+    given = [item.get("pseudo") for item in inputs]
+    if not any(given):
+        return None
+    out = []
+    for item, n in zip(inputs, n_frames, strict=True):
+        if not item.get("pseudo"):
+            raise InputError(item["frames"], "train.pseudo_labels is set but this sequence has no pseudo-label masks")
+        ms = read_mask_dir(item["pseudo"], with_probs=False)
+        if ms.meta.get("oracle"):
+            raise InputError(item["pseudo"], "pseudo-label masks are labelled oracle (chosen with ground truth); "
+                                             "training must not see ground truth")
+        if len(ms.fg) != n:
+            raise InputError(item["pseudo"], f"{len(ms.fg)} pseudo-label masks for a sequence of {n} frames")
+        out.append(ms.fg.astype(np.float32))
+    return out
+
+
+def split_method(method: str) -> tuple[str, bool]:
+    """(base method, bootstrapped) of a trained method name: ``gwm``, ``lrtl``, ``gwm-boot`` or ``lrtl-boot``."""
+    base = method.removesuffix(BOOT_SUFFIX)
+    if base not in METHODS:
+        raise ValueError(f"unknown method '{method}' (use {', '.join(METHODS)} or those with {BOOT_SUFFIX})")
+    return base, base != method
+
+
 def run_train(inputs: list[dict], out_ckpt: str | Path, train_cfg: dict, method: str, seed: int,
               workdir: str | Path, oracle_gt: list[np.ndarray] | None = None, progress: bool = True) -> None:
     """Train one network on all ``inputs`` sequences and write it atomically to ``out_ckpt``.
 
-    inputs: one {"frames", "flow", "tracks"} dict per sequence (see :func:`load_inputs`); method ``gwm`` or ``lrtl``;
+    inputs: one {"frames", "flow", "tracks"} dict per sequence (see :func:`load_inputs`), plus, for the bootstrapped
+    methods, "pseudo" (a GT-free mask directory, :func:`load_pseudo_labels`); method ``gwm`` or ``lrtl``, or
+    ``gwm-boot`` / ``lrtl-boot`` (the same losses plus ``loss_weights.pseudo`` x :func:`motionseg.losses.pseudo_label_loss` towards
+    those masks on segment 0; ``train_cfg["pseudo_labels"]`` names their method for the provenance);
     work files (``last.pt`` checkpoint, ``metrics.csv``, ``tensorboard/``) live in ``workdir`` and a rerun resumes
     from them. SIGTERM checkpoints and exits with status 143. Ground truth is never read here; ``oracle_gt`` (bool
     [T, H, W] per sequence, loaded by the caller) is accepted only with ``select: oracle`` and marks the checkpoint
     as an oracle. The checkpoint holds {"format", "state_dict", "config", "provenance"}.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method '{method}' (use {' or '.join(METHODS)})")
-    frames, flows, tracks, names = load_inputs(inputs, train_cfg, method)
+    base, boot = split_method(method)
+    frames, flows, tracks, names = load_inputs(inputs, train_cfg, base)
+    pseudo = load_pseudo_labels(inputs, [len(f) for f in frames])
+    weights = dict(train_cfg["loss_weights"])
+    if boot:
+        if pseudo is None:
+            raise ValueError(f"method {method} needs a pseudo-label mask directory per sequence (inputs 'pseudo')")
+        if float(weights.get("pseudo", 0.0)) <= 0:
+            raise ConfigError("train.loss_weights.pseudo", f"method {method} needs a pseudo-label weight > 0")
+    else:
+        if pseudo is not None:
+            raise ValueError(f"method {method} takes no pseudo-labels (use {method}-boot)")
+        weights.pop("pseudo", None)
+    cfg = {**train_cfg, "loss_weights": weights}
     run_id = [{k: str(v) if v is not None else None for k, v in item.items()} for item in inputs]
-    res = train_model(frames, flows, tracks, train_cfg, method, seed, workdir, oracle_gt=oracle_gt, run_id=run_id,
-                      progress=progress)
+    res = train_model(frames, flows, tracks, cfg, base, seed, workdir, oracle_gt=oracle_gt, run_id=run_id,
+                      progress=progress, pseudo_list=pseudo)
     oracle = train_cfg["select"] == "oracle"
     provenance = {
         "method": method,
+        "pseudo_labels": (train_cfg.get("pseudo_labels") or "unnamed GT-free masks") if boot else None,
         "seed": seed,
         "sequences": names,
         "inputs": run_id,
@@ -106,7 +155,7 @@ def run_train(inputs: list[dict], out_ckpt: str | Path, train_cfg: dict, method:
         "python": platform.python_version(),
     }
     with atomic_path(out_ckpt) as tmp:
-        torch.save({"format": CKPT_FORMAT, "state_dict": res.state_dict, "config": dict(train_cfg),
+        torch.save({"format": CKPT_FORMAT, "state_dict": res.state_dict, "config": cfg,
                     "provenance": provenance}, tmp)
 
 
@@ -129,6 +178,13 @@ def refine_foreground(probs: np.ndarray, fg_seg: np.ndarray, ing: Ingested, refi
     return fg_from_probs(ref[:, None], np.array([True]), ing.orig_hw)
 
 
+def refine_applies(refine_masks: bool | list[str], method: str) -> bool:
+    """Whether ``train.refine_masks`` (true, false, or a list of trained method names) asks to refine ``method``."""
+    if isinstance(refine_masks, bool):
+        return refine_masks
+    return method in refine_masks
+
+
 def run_segment(ckpt: str | Path, frames_npz: str | Path, out_mask_dir: str | Path, train_cfg: dict, seed: int,
                 progress: bool = True) -> None:
     """Segment one sequence with a trained network and write its mask directory.
@@ -136,7 +192,7 @@ def run_segment(ckpt: str | Path, frames_npz: str | Path, out_mask_dir: str | Pa
     The network (architecture and resolution from the checkpoint's config) predicts K soft masks per frame; they are
     stored at the ingested working resolution; the GT-free border rule (:data:`FG_RULE_BORDER`, parameters from
     ``train_cfg``: fg_border_frac, fg_border_ratio) picks the foreground segments, and the foreground PNGs are the
-    summed foreground probability resized to the original resolution and thresholded at 0.5 (with ``refine_masks``
+    summed foreground probability resized to the original resolution and thresholded at 0.5 (with ``refine_masks`` true or naming the checkpoint's method
 first refined per frame by GrabCut, :func:`refine_foreground`, settings ``train_cfg['refine']``; the stored K
 probabilities stay the network's, so the oracle-frame selection scores the raw network). ``train_cfg`` also gives
     the device; ``seed`` is recorded (inference is deterministic).
@@ -156,9 +212,16 @@ probabilities stay the network's, so the oracle-frame selection scores the raw n
     model.to(device)
     h, w = ing.frames.shape[1:3]
     probs = predict_probs(model, ing.frames, tuple(int(v) for v in cfg["resolution"]), (h, w), device,
-                          batch_size=int(train_cfg["batch_size"]), progress=progress)
-    fg_seg = foreground_segments(probs, float(train_cfg["fg_border_frac"]), float(train_cfg["fg_border_ratio"]))
-    refined = bool(train_cfg["refine_masks"])
+                          batch_size=int(train_cfg["batch_size"]), progress=progress,
+                          flip=bool(train_cfg["tta_flip"]))
+    boot_source = state["provenance"].get("pseudo_labels")
+    if boot_source:
+        fg_seg = np.arange(probs.shape[1]) == 0
+        fg_rule = FG_RULE_BOOT.format(source=boot_source)
+    else:
+        fg_seg = foreground_segments(probs, float(train_cfg["fg_border_frac"]), float(train_cfg["fg_border_ratio"]))
+        fg_rule = FG_RULE_BORDER
+    refined = refine_applies(train_cfg["refine_masks"], str(state["provenance"]["method"]))
     if refined:
         fg = refine_foreground(probs, fg_seg, ing, train_cfg["refine"], seed)
     else:
@@ -170,7 +233,7 @@ probabilities stay the network's, so the oracle-frame selection scores the raw n
         "oracle": bool(prov.get("oracle", False)),
         "oracle_reason": prov.get("oracle_reason"),
         "seed": seed,
-        "fg_rule": FG_RULE_BORDER + (" Then refined by GrabCut on each frame (refine section)." if refined else ""),
+        "fg_rule": fg_rule + (" Then refined by GrabCut on each frame (refine section)." if refined else ""),
         "refined": refined,
         "fg_border_frac": float(train_cfg["fg_border_frac"]),
         "fg_border_ratio": float(train_cfg["fg_border_ratio"]),

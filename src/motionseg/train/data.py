@@ -32,12 +32,14 @@ class SequenceData:
 
     images: float32 [T, 3, h, w] RGB in [0, 1]; flows: signed gap g -> float32 [T, 2, h, w] where entry t is the flow
     from frame t to frame t+g in network-resolution pixels (NaN-free; only frames with 0 <= t+g < T are valid, the
-    others are zeros and never sampled); tracks: :class:`TrackData` or None.
+    others are zeros and never sampled); tracks: :class:`TrackData` or None; pseudo: float32 [T, h, w] foreground
+    probability of a GT-free motion method (train.pseudo_labels) or None.
     """
 
     images: torch.Tensor
     flows: dict[int, torch.Tensor]
     tracks: TrackData | None
+    pseudo: torch.Tensor | None = None
 
     @property
     def n_frames(self) -> int:
@@ -178,18 +180,35 @@ def draw_batch(rng: np.random.Generator, data: list[SequenceData], batch_size: i
     return out
 
 
-def batch_tensors(data: list[SequenceData], samples: list[Sample]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images float [B, 3, h, w] and flows float [B, 2, h, w] of ``samples`` (flipped ones mirrored, u negated)."""
-    imgs, flows = [], []
+def batch_tensors(data: list[SequenceData], samples: list[Sample]
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Images float [B, 3, h, w], flows float [B, 2, h, w] and pseudo-labels float [B, h, w] (None unless every
+    sequence has them) of ``samples``; flipped samples are mirrored (u negated)."""
+    imgs, flows, pseudo = [], [], []
+    with_pseudo = all(data[s.seq].pseudo is not None for s in samples)
     for s in samples:
         img = data[s.seq].images[s.frame]
         fl = data[s.seq].flows[s.gap][s.frame]
+        ps = data[s.seq].pseudo[s.frame] if with_pseudo else None
         if s.flip:
             img = img.flip(-1)
             fl = fl.flip(-1) * torch.tensor([-1.0, 1.0]).view(2, 1, 1)
+            ps = ps.flip(-1) if ps is not None else None
         imgs.append(img)
         flows.append(fl)
-    return torch.stack(imgs), torch.stack(flows)
+        pseudo.append(ps)
+    return torch.stack(imgs), torch.stack(flows), torch.stack(pseudo) if with_pseudo else None
+
+
+def resize_prob(prob: np.ndarray, hw: tuple[int, int]) -> torch.Tensor:
+    """float [T, H, W] probabilities in [0, 1] -> float32 [T, h, w] (area interpolation; linear when enlarging)."""
+    h, w = hw
+    prob = np.asarray(prob, dtype=np.float32)
+    if prob.ndim != 3:
+        raise ValueError(f"probabilities [T, H, W] expected, got shape {prob.shape}")
+    interp = cv2.INTER_AREA if prob.shape[1] >= h else cv2.INTER_LINEAR
+    out = np.stack([cv2.resize(p, (w, h), interpolation=interp) for p in prob])
+    return torch.from_numpy(np.clip(out, 0.0, 1.0))
 
 
 @dataclass

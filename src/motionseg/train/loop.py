@@ -23,6 +23,7 @@ from motionseg.io.atomic import atomic_path
 from motionseg.io.errors import ConfigError
 from motionseg.losses import (
     flow_reconstruction_loss,
+    pseudo_label_loss,
     sample_masks_at_points,
     temporal_smoothing_loss,
     trajectory_lowrank_loss,
@@ -36,6 +37,7 @@ from motionseg.train.data import (
     prepare_flows,
     prepare_tracks,
     resize_frames,
+    resize_prob,
     sample_tracks,
 )
 from motionseg.plan import INFERENCE_ONLY_KEYS
@@ -46,7 +48,7 @@ log = logging.getLogger(__name__)
 METHODS = ("gwm", "lrtl")
 CKPT_NAME = "last.pt"
 METRICS_NAME = "metrics.csv"
-METRIC_COLUMNS = ["iteration", "lr", "loss", "loss_flow", "loss_traj", "loss_temp", "select_score"]
+METRIC_COLUMNS = ["iteration", "lr", "loss", "loss_flow", "loss_traj", "loss_temp", "loss_pseudo", "select_score"]
 _WARMUP_FACTOR = 1e-6  # reference WarmupPolyLR start factor
 _POLY_POWER = 0.9  # reference WarmupPolyLR power
 _RAMP_START = 1e-3  # LRTL temporal-loss ramp starts at this factor and reaches 1 at the last iteration
@@ -92,16 +94,19 @@ def _make_optimizer(cfg: dict, params: Any) -> torch.optim.Optimizer:
 
 
 def prepare_data(frames_list: list[np.ndarray], flows_list: list[dict], tracks_list: list[dict | None],
-                 cfg: dict, method: str) -> list[SequenceData]:
+                 cfg: dict, method: str, pseudo_list: list[np.ndarray] | None = None) -> list[SequenceData]:
     """Bring every sequence to the network resolution.
 
     frames_list[i]: uint8 [T, H, W, 3]; flows_list[i]: {"forward": {g: [T-g, h, w, 2]}, "backward": {g: ...}} (the
     FlowSet convention of docs/architecture.md, pixels of the stored resolution); tracks_list[i]: None or
     {"tracks": [T, N, 2] original px, "visible": [T, N], "orig_hw": (H, W)}; ``lrtl`` requires tracks for every
-    sequence.
+    sequence. pseudo_list: None or, per sequence, float [T, H', W'] foreground probability of a GT-free method
+    (any resolution; resized here), needed when ``loss_weights.pseudo`` > 0.
     """
     if not (len(frames_list) == len(flows_list) == len(tracks_list)) or not frames_list:
         raise ValueError("frames_list, flows_list and tracks_list must be non-empty and of equal length")
+    if pseudo_list is not None and len(pseudo_list) != len(frames_list):
+        raise ValueError(f"{len(pseudo_list)} pseudo-label arrays for {len(frames_list)} sequences")
     hw = (int(cfg["resolution"][0]), int(cfg["resolution"][1]))
     data = []
     for i, (frames, flows, tracks) in enumerate(zip(frames_list, flows_list, tracks_list, strict=True)):
@@ -118,14 +123,22 @@ def prepare_data(frames_list: list[np.ndarray], flows_list: list[dict], tracks_l
             images=resize_frames(frames, hw),
             flows=prepare_flows(flows["forward"], flows["backward"], n, hw, [int(g) for g in cfg["flow_gaps"]]),
             tracks=td,
+            pseudo=None if pseudo_list is None else _pseudo_for(pseudo_list[i], n, hw, i),
         ))
     return data
+
+
+def _pseudo_for(prob: np.ndarray, n_frames: int, hw: tuple[int, int], i: int) -> torch.Tensor:
+    prob = np.asarray(prob)
+    if prob.ndim != 3 or len(prob) != n_frames:
+        raise ValueError(f"sequence {i}: pseudo-labels of shape {prob.shape} for {n_frames} frames ([T, H, W])")
+    return resize_prob(prob, hw)
 
 
 def _batch_losses(model: torch.nn.Module, data: list[SequenceData], samples: list, rng: np.random.Generator,
                   cfg: dict, method: str, ramp: float, device: torch.device) -> dict[str, torch.Tensor]:
     """Forward one batch and return the weighted loss terms and their total (key ``loss``)."""
-    imgs, flows = batch_tensors(data, samples)
+    imgs, flows, pseudo = batch_tensors(data, samples)
     imgs, flows = imgs.to(device), flows.to(device)
     use_amp = bool(cfg["amp"]) and device.type == "cuda"
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -152,6 +165,9 @@ def _batch_losses(model: torch.nn.Module, data: list[SequenceData], samples: lis
         out["loss_traj"] = float(w["traj"]) * (torch.stack(traj_terms).mean() if traj_terms else zero)
         out["loss_temp"] = float(w["temporal"]) * ramp * (torch.stack(temp_terms).mean() if temp_terms else zero)
         total = total + out["loss_traj"] + out["loss_temp"]
+    if pseudo is not None:
+        out["loss_pseudo"] = float(w["pseudo"]) * pseudo_label_loss(masks, pseudo.to(device))
+        total = total + out["loss_pseudo"]
     out["loss"] = total
     return out
 
@@ -213,6 +229,21 @@ def fingerprint(cfg: dict, method: str, seed: int, extra: Any = None) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def data_digest(data: list[SequenceData]) -> str:
+    """SHA-256 (hex, 16 chars) of every array training reads: images, flows, tracks and pseudo-labels, in order."""
+    h = hashlib.sha256()
+    for seq in data:
+        arrays = [seq.images.numpy(), *(seq.flows[g].numpy() for g in sorted(seq.flows))]
+        if seq.tracks is not None:
+            arrays += [seq.tracks.xy, seq.tracks.visible]
+        if seq.pseudo is not None:
+            arrays.append(seq.pseudo.numpy())
+        for a in arrays:
+            h.update(str(a.shape).encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -236,6 +267,7 @@ def train_model(
     oracle_gt: list[np.ndarray] | None = None,
     run_id: Any = None,
     progress: bool = True,
+    pseudo_list: list[np.ndarray] | None = None,
 ) -> TrainResult:
     """Train an image -> K masks network from motion; resumable from ``workdir``.
 
@@ -245,7 +277,9 @@ def train_model(
     inputs/config resumes from it. Batches depend only on (seed, iteration), so a resumed run reproduces the
     uninterrupted one. ``cfg["select"]``: ``last``, ``lowest-loss`` (GT-free) or ``oracle`` (needs ``oracle_gt``,
     bool [T, H, W] per sequence, and is labelled as such by the caller). ``run_id`` is folded into the fingerprint.
-    Metrics go to ``workdir/metrics.csv`` and ``workdir/tensorboard``.
+    ``pseudo_list`` (float [T, H', W'] per sequence, GT-free foreground in [0, 1]) adds ``loss_weights.pseudo`` x
+    :func:`motionseg.losses.pseudo_label_loss` (bootstrapping). Metrics go to ``workdir/metrics.csv`` and
+    ``workdir/tensorboard``.
     """
     if method not in METHODS:
         raise ConfigError("method", f"unknown method '{method}' (use {' or '.join(METHODS)})")
@@ -254,12 +288,14 @@ def train_model(
         raise ConfigError("train.select", "'oracle' selection needs ground-truth masks (oracle_gt); none were given")
     if select != "oracle" and oracle_gt is not None:
         raise ValueError("oracle_gt given but train.select is not 'oracle': ground truth must not reach training")
+    if pseudo_list is not None and not float(cfg["loss_weights"].get("pseudo", 0.0)) > 0:
+        raise ConfigError("train.loss_weights.pseudo", "pseudo-labels were given but their loss weight is not > 0")
     if method == "lrtl" and int(cfg["batch_size"]) % 2:
         raise ConfigError("train.batch_size", "lrtl builds batches of frame pairs: batch_size must be even")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     device = select_device(cfg["device"])
-    data = prepare_data(frames_list, flows_list, tracks_list, cfg, method)
+    data = prepare_data(frames_list, flows_list, tracks_list, cfg, method, pseudo_list)
     gt_small = None
     if oracle_gt is not None:
         hw = tuple(int(v) for v in cfg["resolution"])
@@ -267,7 +303,9 @@ def train_model(
                     for g in oracle_gt]
     iterations = int(cfg["iterations"])
     every = int(cfg["checkpoint_every"])
-    fp = fingerprint(cfg, method, seed, run_id)
+    # the data itself is part of the fingerprint: a work dir of a run on other frames, flows, tracks or pseudo-labels
+    # (e.g. recomputed under the same paths) is never resumed
+    fp = fingerprint(cfg, method, seed, [run_id, data_digest(data)])
 
     torch.manual_seed(seed)
     model = model_from_cfg(cfg).to(device)
@@ -332,7 +370,7 @@ def train_model(
                 optim.step()
                 done = it + 1
                 row: dict[str, Any] = {"iteration": done, "lr": lr, "select_score": ""}
-                for key in ("loss", "loss_flow", "loss_traj", "loss_temp"):
+                for key in ("loss", "loss_flow", "loss_traj", "loss_temp", "loss_pseudo"):
                     row[key] = float(losses[key].item()) if key in losses else ""
                     if key in losses:
                         tb.add_scalar(f"train/{key}", row[key], done)

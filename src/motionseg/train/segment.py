@@ -17,13 +17,19 @@ FG_RULE_BORDER = (
     "The foreground mask is the summed probability of the foreground segments > 0.5. No GT is read."
 )
 
+FG_RULE_BOOT = (
+    "segment 0: the bootstrapped networks (gwm-boot, lrtl-boot) are trained to put the GT-free foreground of "
+    "{source} in segment 0; the foreground mask is its probability > 0.5. No GT is read."
+)
+
 
 def predict_probs(model: torch.nn.Module, frames: np.ndarray, resolution: tuple[int, int], out_hw: tuple[int, int],
-                  device: torch.device, batch_size: int = 8, progress: bool = True) -> np.ndarray:
+                  device: torch.device, batch_size: int = 8, progress: bool = True, flip: bool = False) -> np.ndarray:
     """Soft masks of every frame.
 
     frames: uint8 [T, H, W, 3]; the network runs at ``resolution`` (h, w) and the softmax probabilities are resized
-    bilinearly to ``out_hw`` and renormalised. Returns float32 [T, K, out_h, out_w] summing to 1 over K.
+    bilinearly to ``out_hw`` and renormalised. With ``flip`` the probabilities of the mirrored frame, mirrored back,
+    are averaged in (test-time augmentation). Returns float32 [T, K, out_h, out_w] summing to 1 over K.
     """
     model.eval()
     out = []
@@ -31,6 +37,8 @@ def predict_probs(model: torch.nn.Module, frames: np.ndarray, resolution: tuple[
         for k in tqdm(range(0, len(frames), batch_size), desc="segment", disable=not progress, leave=False):
             imgs = resize_frames(frames[k:k + batch_size], resolution).to(device)
             probs = model(imgs).float().softmax(dim=1)
+            if flip:
+                probs = 0.5 * (probs + model(imgs.flip(-1)).float().softmax(dim=1).flip(-1))
             probs = F.interpolate(probs, size=out_hw, mode="bilinear", align_corners=False)
             probs = probs / probs.sum(dim=1, keepdim=True).clamp_min(1e-8)
             out.append(probs.cpu().numpy().astype(np.float32))
