@@ -72,8 +72,8 @@ class Plan:
         for method in config["methods"]:
             if method not in plan.method_registry:
                 raise ConfigError("methods", f"unknown method '{method}' (known: {sorted(plan.method_registry)})")
-        if any(m.endswith(BOOT_SUFFIX) for m in config["methods"]):
-            src = config["train"].get("pseudo_labels")
+        if plan.has_boot_methods:
+            src = plan.pseudo_source
             info = plan.method_registry.get(src) if src else None
             if info is None or info["trained"] or info["oracle"] or info["uses_tracks"]:
                 raise ConfigError("train.pseudo_labels", f"the -boot methods need the name of a GT-free per-sequence "
@@ -184,11 +184,14 @@ class Plan:
         return list(self.config["methods"])
 
     @property
+    def has_boot_methods(self) -> bool:
+        return any(m.endswith(BOOT_SUFFIX) for m in self.methods)
+
+    @property
     def pseudo_source(self) -> str | None:
-        """The per-sequence method whose masks the ``-boot`` methods learn from, or None when none is configured."""
-        if any(m.endswith(BOOT_SUFFIX) for m in self.methods):
-            return str(self.config["train"]["pseudo_labels"])
-        return None
+        """The per-sequence method whose masks the ``-boot`` methods learn from (``train.pseudo_labels``), or None
+        when no ``-boot`` method is configured."""
+        return self.config["train"].get("pseudo_labels") if self.has_boot_methods else None
 
     def method_regex(self, trained: bool) -> str:
         """Regex alternation of the configured methods that are (or are not) trained networks; the per-sequence
@@ -383,8 +386,7 @@ class Plan:
         if tracks != NO_TRACKS:
             inputs["tracks"] = [self.tracks(dataset, tracks, s) for s in seqs]
         if method.endswith(BOOT_SUFFIX):
-            src = str(self.config["train"]["pseudo_labels"])
-            inputs["pseudo"] = [self.masks(dataset, flow, NO_TRACKS, src, s) for s in seqs]
+            inputs["pseudo"] = [self.masks(dataset, flow, NO_TRACKS, self.pseudo_source, s) for s in seqs]
         return inputs
 
     def segment_inputs(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> dict[str, str]:

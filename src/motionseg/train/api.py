@@ -11,7 +11,7 @@ import torch
 from motionseg.device import select_device
 from motionseg.io.atomic import atomic_path
 from motionseg.io.checkpoints import load_torch_file
-from motionseg.io.errors import ConfigError, InputError
+from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested, load_ingested
 from motionseg.io.masks import fg_from_probs, read_mask_dir, write_mask_dir
 from motionseg.methods.refine import refine_prob
@@ -82,8 +82,7 @@ def load_pseudo_labels(inputs: list[dict], n_frames: list[int]) -> list[np.ndarr
     directory's frame count differs from its sequence's, or when its masks are labelled oracle (ground truth must not
     reach training).
     """
-    given = [item.get("pseudo") for item in inputs]
-    if not any(given):
+    if not any(item.get("pseudo") for item in inputs):
         return None
     out = []
     for item, n in zip(inputs, n_frames, strict=True):
@@ -127,8 +126,7 @@ def run_train(inputs: list[dict], out_ckpt: str | Path, train_cfg: dict, method:
     if boot:
         if pseudo is None:
             raise ValueError(f"method {method} needs a pseudo-label mask directory per sequence (inputs 'pseudo')")
-        if float(weights.get("pseudo", 0.0)) <= 0:
-            raise ConfigError("train.loss_weights.pseudo", f"method {method} needs a pseudo-label weight > 0")
+        # a weight of 0 is refused by train_model, which gets the pseudo-labels
     else:
         if pseudo is not None:
             raise ValueError(f"method {method} takes no pseudo-labels (use {method}-boot)")

@@ -129,9 +129,8 @@ def prepare_data(frames_list: list[np.ndarray], flows_list: list[dict], tracks_l
 
 
 def _pseudo_for(prob: np.ndarray, n_frames: int, hw: tuple[int, int], i: int) -> torch.Tensor:
-    prob = np.asarray(prob)
-    if prob.ndim != 3 or len(prob) != n_frames:
-        raise ValueError(f"sequence {i}: pseudo-labels of shape {prob.shape} for {n_frames} frames ([T, H, W])")
+    if len(prob) != n_frames:
+        raise ValueError(f"sequence {i}: {len(prob)} pseudo-label frames for {n_frames} frames")
     return resize_prob(prob, hw)
 
 
