@@ -3,6 +3,9 @@
     nice -n 10 .venv/bin/python bench/train_davis.py                       # prepare, train gwm and lrtl, score
     nice -n 10 .venv/bin/python bench/train_davis.py --methods gwm-boot lrtl-boot
     nice -n 10 .venv/bin/python bench/train_davis.py --methods gwm --set iterations=1500 K=4 --tag _k4
+    # self-training, round 2: lrtl-boot trained on the first lrtl-boot's refined masks instead of bgfit's
+    nice -n 10 .venv/bin/python bench/train_davis.py --methods lrtl-boot --tag _round2 \
+        --pseudo-from /tmp/motionseg_bench_train_davis/h96/models_disfast480/lrtl-boot/masks_h240_refined
 
 Pipeline (the workflow's own entry points, cached under ``--work``): ``run_ingest`` (``--height`` rows, default 96),
 ``run_flow`` with OpenCV DIS (``--flow-preset``, gaps 1 and 2, computed at ``--flow-height`` rows and resized to the
@@ -75,6 +78,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="extra train overrides, e.g. K=4 iterations=2000 'resolution=[96,168]'")
     p.add_argument("--pseudo-height", type=int, default=240,
                    help="-boot methods: height of the frames the pseudo-label method (train.pseudo_labels) runs on")
+    p.add_argument("--pseudo-from", type=Path, default=None, metavar="DIR",
+                   help="-boot methods: take the pseudo-labels from DIR/<sequence> (GT-free mask folders, e.g. the "
+                        "masks_h240_refined folder of an earlier -boot run: a second round of self-training) instead "
+                        "of making them with train.pseudo_labels")
     p.add_argument("--tag", default="", help="suffix of the model folder (keeps runs with other overrides apart)")
     return p.parse_args(argv)
 
@@ -177,9 +184,18 @@ def main(argv: list[str] | None = None) -> int:
     inputs = prepare(seqs, args.work, args.height, args.flow_height, args.flow_preset, cfg, args.threads)
     if any(m.endswith("-boot") for m in args.methods):
         t0 = time.time()
-        pseudo = prepare_pseudo(seqs, args.work, args.pseudo_height, train_cfg["pseudo_labels"], args.threads)
-        print(f"pseudo-labels ({train_cfg['pseudo_labels']}, davis2016.yaml settings) in {time.time() - t0:.0f} s",
-              flush=True)
+        if args.pseudo_from is not None:
+            pseudo = [args.pseudo_from / seq for seq in seqs]
+            missing = [str(d) for d in pseudo if not d.is_dir()]
+            if missing:
+                print(f"--pseudo-from: no mask folder {missing[0]}", file=sys.stderr)
+                return 2
+            train_cfg["pseudo_labels"] = f"masks in {args.pseudo_from}"
+            print(f"pseudo-labels from {args.pseudo_from}", flush=True)
+        else:
+            pseudo = prepare_pseudo(seqs, args.work, args.pseudo_height, train_cfg["pseudo_labels"], args.threads)
+            print(f"pseudo-labels ({train_cfg['pseudo_labels']}, davis2016.yaml settings) in {time.time() - t0:.0f} s",
+                  flush=True)
     print(f"prepared {len(seqs)} sequences in {time.time() - t0:.0f} s", flush=True)
 
     table = {}

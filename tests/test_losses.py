@@ -113,6 +113,28 @@ def test_trajectory_loss_gradient_finite() -> None:
     assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 16, 200), (1, 4, 42, 1000), (1, 2, 20, 12)])
+def test_trajectory_loss_matches_singular_values_of_the_full_matrix(shape: tuple[int, int, int, int]) -> None:
+    # the loss goes through the D x D Gram matrix; value and gradient must be those of the SVD of the D x N matrix
+    # (the last shape has N < D: the Gram matrix then has D - N zero eigenvalues that the SVD does not list)
+    b, k, d, n = shape
+    g = torch.Generator().manual_seed(sum(shape))
+    low = torch.randn(b, d, 3, generator=g, dtype=torch.float64) @ torch.randn(b, 3, n, generator=g,
+                                                                                 dtype=torch.float64)
+    traj = 50 * low + torch.randn(b, d, n, generator=g, dtype=torch.float64)
+    logits = torch.randn(b, k, n, generator=g, dtype=torch.float64)
+    for rank in (0, 3, 8):
+        x1 = logits.clone().requires_grad_()
+        got = trajectory_lowrank_loss(x1.softmax(1), traj, rank=rank)
+        got.backward()
+        x2 = logits.clone().requires_grad_()
+        p = traj.unsqueeze(1) * x2.softmax(1).clamp(1e-6, 1 - 1e-6).unsqueeze(2)
+        want = torch.linalg.svdvals(p)[..., rank:].sum(-1).mean() / n**0.5
+        want.backward()
+        assert got.item() == pytest.approx(want.item(), rel=1e-6)
+        torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-6 * x2.grad.abs().max().item())
+
+
 def test_temporal_smoothing() -> None:
     a = torch.tensor([[[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]])
     same = temporal_smoothing_loss(a, a.clone(), torch.ones(1, 3)).item()

@@ -18,7 +18,9 @@ from motionseg.losses.pseudo_label import pseudo_label_loss
 from motionseg.losses.trajectory import (
     sample_masks_at_points,
     temporal_smoothing_loss,
+    trajectory_gram,
     trajectory_lowrank_loss,
+    truncated_nuclear_norm,
 )
 
 __all__ = [
@@ -28,5 +30,7 @@ __all__ = [
     "reconstruct_flow",
     "sample_masks_at_points",
     "temporal_smoothing_loss",
+    "trajectory_gram",
     "trajectory_lowrank_loss",
+    "truncated_nuclear_norm",
 ]

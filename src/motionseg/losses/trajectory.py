@@ -23,14 +23,13 @@ def sample_masks_at_points(masks: torch.Tensor, points: torch.Tensor, hw: tuple[
     return out[:, :, 0, :]
 
 
-def trajectory_lowrank_loss(mask_values: torch.Tensor, trajectories: torch.Tensor, rank: int) -> torch.Tensor:
-    """LRTL's truncated nuclear norm of the mask-weighted trajectory matrix per segment.
+def trajectory_gram(mask_values: torch.Tensor, trajectories: torch.Tensor) -> torch.Tensor:
+    """Gram matrices of LRTL's mask-weighted trajectory matrices, divided by the number of tracks.
 
-    mask_values: float [B, K, N] soft mask values at the tracks' positions in the reference frame (clamped to
-    [1e-6, 1-1e-6]); trajectories: float [B, D, N], D = 2f (x coordinates of f frames stacked over y coordinates, in
-    pixels). For each k, P_k = trajectories * diag(m_k); the loss is sum_{i > rank} sigma_i(P_k), averaged over B and
-    K, and divided by sqrt(N) so that its scale does not depend on how many tracks were sampled (the reference uses
-    N = 70,000 without that division: weight_here = weight_ref * sqrt(70000)). Returns a scalar tensor (pixels).
+    mask_values: float [B, K, N] soft mask values at the tracks' positions (clamped to [1e-6, 1-1e-6]);
+    trajectories: float [B, D, N] (pixels). With P_k = trajectories * diag(m_k), returns float64 [B, K, D, D] =
+    P_k P_k^T / N (pixels^2). Its eigenvalues are sigma_i(P_k)^2 / N: D x D instead of D x N, and D (2 per frame of
+    the trajectory window) is small.
     """
     if mask_values.ndim != 3 or trajectories.ndim != 3 or mask_values.shape[-1] != trajectories.shape[-1]:
         raise ValueError(
@@ -38,10 +37,41 @@ def trajectory_lowrank_loss(mask_values: torch.Tensor, trajectories: torch.Tenso
             f"{tuple(trajectories.shape)}"
         )
     n = mask_values.shape[-1]
-    m = mask_values.clamp(_MASK_EPS, 1 - _MASK_EPS)
-    p = trajectories.unsqueeze(1) * m.unsqueeze(2)  # [B, K, D, N]
-    sv = torch.linalg.svdvals(p)  # [B, K, min(D, N)], descending
-    return sv[..., rank:].sum(dim=-1).mean() / n**0.5
+    m = mask_values.clamp(_MASK_EPS, 1 - _MASK_EPS).double()
+    p = trajectories.double().unsqueeze(1) * m.unsqueeze(2)  # [B, K, D, N]
+    return p @ p.transpose(-1, -2) / n
+
+
+def truncated_nuclear_norm(gram: torch.Tensor, rank: int) -> torch.Tensor:
+    """sum_{i > rank} sqrt(lambda_i(gram)), the singular values beyond ``rank`` of any P with P P^T = gram.
+
+    gram: float64 [..., D, D] symmetric positive semi-definite (pixels^2). Returns float64 [...] (pixels). The
+    eigenproblem is solved on the CPU whatever the device of ``gram`` (D x D is tiny; the gradient flows back to
+    the device). Eigenvalues below 1e-15 of the largest (float64 rounding of the eigensolver, and the zeros of
+    rank-deficient matrices) count as 0 with a zero gradient: the square root's gradient would be unbounded there.
+    """
+    lam = torch.linalg.eigvalsh(gram.cpu()).to(gram.device)  # ascending
+    d = lam.shape[-1]
+    if rank >= d:
+        return lam.sum(dim=-1) * 0.0
+    tail = lam[..., : d - rank]
+    keep = tail > (lam[..., -1:].detach() * 1e-15).clamp_min(torch.finfo(lam.dtype).tiny)
+    return torch.where(keep, torch.where(keep, tail, 1.0).sqrt(), 0.0).sum(dim=-1)
+
+
+def trajectory_lowrank_loss(mask_values: torch.Tensor, trajectories: torch.Tensor, rank: int) -> torch.Tensor:
+    """LRTL's truncated nuclear norm of the mask-weighted trajectory matrix per segment.
+
+    mask_values: float [B, K, N] soft mask values at the tracks' positions in the reference frame (clamped to
+    [1e-6, 1-1e-6]); trajectories: float [B, D, N], D = 2f (x coordinates of f frames stacked over y coordinates, in
+    pixels). For each k, P_k = trajectories * diag(m_k); the loss is sum_{i > rank} sigma_i(P_k), averaged over B and
+    K, and divided by sqrt(N) so that its scale does not depend on how many tracks were sampled (the reference uses
+    N = 70,000 without that division: weight_here = weight_ref * sqrt(70000)). The singular values come from the
+    D x D Gram matrix (:func:`trajectory_gram`, :func:`truncated_nuclear_norm`), in float64. Returns a scalar tensor
+    of the dtype of ``mask_values`` (pixels).
+    """
+    gram = trajectory_gram(mask_values, trajectories)
+    return truncated_nuclear_norm(gram, rank).mean().to(mask_values.dtype)
 
 
 def temporal_smoothing_loss(masks_a: torch.Tensor, masks_b: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -26,9 +26,11 @@ from motionseg.losses import (
     pseudo_label_loss,
     sample_masks_at_points,
     temporal_smoothing_loss,
-    trajectory_lowrank_loss,
+    trajectory_gram,
+    truncated_nuclear_norm,
 )
 from motionseg.models import build_model
+from motionseg.plan import INFERENCE_ONLY_KEYS
 from motionseg.train.data import (
     SequenceData,
     TrackData,
@@ -40,7 +42,6 @@ from motionseg.train.data import (
     resize_prob,
     sample_tracks,
 )
-from motionseg.plan import INFERENCE_ONLY_KEYS
 from motionseg.workflow import Preempted
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,8 @@ def _batch_losses(model: torch.nn.Module, data: list[SequenceData], samples: lis
         masks, flows, model=cfg["flow_model"], clip=cfg["flow_clip"])}
     total = out["loss_flow"]
     if method == "lrtl":
-        traj_terms, temp_terms = [], []
+        grams: dict[int, list[torch.Tensor]] = {}  # by trajectory length D (shorter for short sequences)
+        temp_terms = []
         for i, s in enumerate(samples):
             td = data[s.seq].tracks
             pair = samples[s.pair].frame if (s.pair is not None and s.pair > i) else None
@@ -156,12 +158,15 @@ def _batch_losses(model: torch.nn.Module, data: list[SequenceData], samples: lis
             if tb is None:
                 continue
             m_i = sample_masks_at_points(masks[i:i + 1], tb.pos[None].to(device), tb.orig_hw)
-            traj_terms.append(trajectory_lowrank_loss(m_i, tb.traj[None].to(device), int(cfg["rank"])))
+            grams.setdefault(tb.traj.shape[0], []).append(trajectory_gram(m_i, tb.traj[None].to(device)))
             if pair is not None:
                 m_j = sample_masks_at_points(masks[s.pair:s.pair + 1], tb.pos_pair[None].to(device), tb.orig_hw)
                 temp_terms.append(temporal_smoothing_loss(m_i, m_j, tb.vis_pair[None].to(device)))
         zero = masks.sum() * 0.0
-        out["loss_traj"] = float(w["traj"]) * (torch.stack(traj_terms).mean() if traj_terms else zero)
+        # one eigenproblem call per D for the whole batch: the mean over samples and segments of
+        # trajectory_lowrank_loss, as one call per sample would give it
+        traj = [truncated_nuclear_norm(torch.cat(g), int(cfg["rank"])) for g in grams.values()]
+        out["loss_traj"] = float(w["traj"]) * (torch.cat([t.flatten() for t in traj]).mean().float() if traj else zero)
         out["loss_temp"] = float(w["temporal"]) * ramp * (torch.stack(temp_terms).mean() if temp_terms else zero)
         total = total + out["loss_traj"] + out["loss_temp"]
     if pseudo is not None:
@@ -326,11 +331,10 @@ def train_model(
     sel_samples = _selection_samples(data, cfg, seed, method) if select != "last" else []
     metrics_path = workdir / METRICS_NAME
     rows = _load_metrics(metrics_path, start)
-    with atomic_path(metrics_path) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            wr = csv.DictWriter(fh, fieldnames=METRIC_COLUMNS)
-            wr.writeheader()
-            wr.writerows(rows)
+    with atomic_path(metrics_path) as tmp, open(tmp, "w", newline="") as fh:
+        wr = csv.DictWriter(fh, fieldnames=METRIC_COLUMNS)
+        wr.writeheader()
+        wr.writerows(rows)
     from torch.utils.tensorboard import SummaryWriter
 
     tb = SummaryWriter(log_dir=str(workdir / "tensorboard"), purge_step=start + 1)
