@@ -276,6 +276,40 @@ def test_run_segment_rejects_non_checkpoint(tmp_path: Path) -> None:
         run_segment(bad, frames, tmp_path / "out", train_cfg(), 0)
 
 
+def test_batched_trajectory_loss_equals_per_sample_losses() -> None:
+    # the loop stacks the Gram matrices of a batch and solves one eigenproblem per trajectory length D; a short
+    # sequence (5 frames < 2 * context + 1) gives a shorter D, so the batch holds two groups
+    from motionseg.losses import sample_masks_at_points, trajectory_lowrank_loss
+    from motionseg.train.data import Sample, batch_tensors, sample_tracks
+    from motionseg.train.loop import _batch_losses, prepare_data
+
+    cfg = train_cfg(context=3)
+    long, short = make_sequence(0), make_sequence(1)
+    short_tracks = dict(short[3], tracks=short[3]["tracks"][:5], visible=short[3]["visible"][:5])
+    short_flows = {d: {g: f[:5 - g] for g, f in short[2][d].items()} for d in ("forward", "backward")}
+    data = prepare_data([long[0], short[0][:5]], [long[2], short_flows], [long[3], short_tracks], cfg, "lrtl")
+    # 4 long + 2 short samples: a mean of the two group means would differ from the mean over samples
+    samples = [Sample(0, 2, 1, False, 1), Sample(0, 4, -1, False, 0), Sample(0, 3, 1, True, 3),
+               Sample(0, 5, -1, True, 2), Sample(1, 1, 1, True, 5), Sample(1, 3, -1, True, 4)]
+    torch.manual_seed(0)
+    model = model_from_cfg(cfg).eval()
+    got = _batch_losses(model, data, samples, np.random.default_rng(7), cfg, "lrtl", 1.0, torch.device("cpu"))
+    rng = np.random.default_rng(7)
+    with torch.no_grad():
+        masks = model(batch_tensors(data, samples)[0]).float().softmax(dim=1)
+    terms, lengths = [], set()
+    for i, s in enumerate(samples):
+        pair = samples[s.pair].frame if s.pair > i else None
+        tb = sample_tracks(rng, data[s.seq].tracks, s.frame, pair, s.flip, cfg["n_tracks"], cfg["context"])
+        lengths.add(tb.traj.shape[0])
+        m = sample_masks_at_points(masks[i:i + 1], tb.pos[None], tb.orig_hw)
+        terms.append(trajectory_lowrank_loss(m, tb.traj[None], cfg["rank"]).item())
+    assert lengths == {14, 10}
+    want = cfg["loss_weights"]["traj"] * np.mean(terms)
+    assert want > 0
+    assert got["loss_traj"].item() == pytest.approx(want, rel=1e-5)
+
+
 def test_foreground_rule_prefers_segment_away_from_border() -> None:
     probs = np.zeros((3, 3, 20, 30), np.float32)
     probs[:, 0] = 1.0
