@@ -19,7 +19,13 @@ from motionseg.io.errors import ConfigError, InputError
 from motionseg.io.ingest_format import Ingested, save_ingested
 from motionseg.io.masks import read_mask_dir
 from motionseg.plan import infer_config
-from motionseg.train import foreground_segments, predict_probs, run_segment, run_train, train_model
+from motionseg.train import (
+    foreground_segments,
+    predict_probs,
+    run_segment,
+    run_train,
+    train_model,
+)
 from motionseg.train.loop import model_from_cfg
 
 REPO = Path(__file__).resolve().parents[1]
