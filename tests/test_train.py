@@ -418,3 +418,41 @@ def test_refine_masks_true_false_or_a_list_of_methods() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-x", "-q"]))
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    """Merge ``over`` into ``base`` as Snakemake merges ``--configfile`` files (nested dicts key by key)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+@pytest.mark.slow
+def test_gpu_recipe_train_setting_runs_lrtl_boot(tmp_path: Path) -> None:
+    """README's GPU recipe (config/davis_gpu.yaml over davis2016.yaml): its merged config validates against the
+    schema and its train setting (ResNet-50, K=4, 128x224, grad clip, AMP, 70,000 tracks, lowest-loss selection)
+    trains lrtl-boot end to end; only the device and the length are cut here (no GPU, CPU time)."""
+    from snakemake.utils import validate
+
+    from motionseg.plan import train_config
+
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for name in ("davis2016.yaml", "davis_gpu.yaml"):
+        cfg = _deep_merge(cfg, yaml.safe_load((REPO / "config" / name).read_text()))
+    validate(cfg, str(REPO / "config" / "schema.yaml"))
+    tc = train_config(cfg, "lrtl-boot")
+    assert (tc["model"], tc["K"], tc["resolution"], tc["iterations"]) == ("resnet50", 4, [128, 224], 20000)
+    tc.update(device="cpu", iterations=2, checkpoint_every=1, batch_size=2, select_frames=2, backbone_weights=None)
+    seqs = [make_sequence(0)]
+    inputs = _write_inputs(tmp_path, seqs)
+    inputs[0]["pseudo"] = _write_pseudo(tmp_path, seqs[0][1], "s0")
+    ckpt = tmp_path / "model.pt"
+    run_train(inputs, ckpt, tc, "lrtl-boot", 0, tmp_path / "work", progress=False)
+    state = torch.load(ckpt, weights_only=False)
+    assert state["provenance"]["oracle"] is False and state["provenance"]["selected_iteration"] in (1, 2)
+    out = tmp_path / "masks"
+    run_segment(ckpt, inputs[0]["frames"], out, infer_config(_deep_merge(cfg, {"train": {"device": "cpu"}})), 0,
+                progress=False)
+    ms = read_mask_dir(out)
+    assert ms.probs.shape == (T, 4, H, W) and ms.meta["method"] == "lrtl-boot"
