@@ -145,8 +145,13 @@ def main(argv: list[str] | None = None) -> int:
             cfg[sec] = {**cfg[sec], **over}  # the DAVIS example's settings, as the workflow merges them
     for item in args.set:
         key, val = item.split("=", 1)
-        sec, k = key.split(".", 1)
-        cfg[sec][k] = yaml.safe_load(val)
+        *path, k = key.split(".")  # nested keys too: cluster.colour_memory.weight=0.2
+        node = cfg
+        for part in path:
+            node = node[part]
+        if k not in node:
+            raise SystemExit(f"--set {item}: no key {key!r} in the config")
+        node[k] = yaml.safe_load(val)
     seqs = args.sequences or sorted(p.name for p in (DATA / "JPEGImages").iterdir())
     height = args.height or None
     scores: dict[str, dict[str, float]] = {m: {} for m in args.methods}

@@ -146,15 +146,20 @@ def test_colour_wheel_and_saliency() -> None:
 # ----------------------------------------------------------------------------------------------- online causality
 
 
-def test_online_never_reads_a_future_frame() -> None:
+#: FAST with the online mode's causal colour memory switched on
+FAST_CM = dict(FAST, colour_memory=dict(FAST["colour_memory"], weight=0.2))
+
+
+@pytest.mark.parametrize("cfg", [FAST, FAST_CM], ids=["plain", "colour-memory"])
+def test_online_never_reads_a_future_frame(cfg: dict) -> None:
     frames, _ = panning_sequence(T=5)
-    full = dict(online_steps(LazyDISSource(LazyFrames(frames), 5), FAST, seed=0))
+    full = dict(online_steps(LazyDISSource(LazyFrames(frames), 5), cfg, seed=0))
     assert sorted(full) == list(range(5))
     for t in (1, 3):
         lazy = LazyFrames(frames, limit=t)
         got = {}
         with pytest.raises(FutureFrameError):
-            for i, p in online_steps(LazyDISSource(lazy, 5), FAST, seed=0):
+            for i, p in online_steps(LazyDISSource(lazy, 5), cfg, seed=0):
                 got[i] = p
         assert sorted(got) == list(range(t + 1))  # every frame <= t was produced before the first future read
         assert max(lazy.read) == t
@@ -162,9 +167,10 @@ def test_online_never_reads_a_future_frame() -> None:
             np.testing.assert_array_equal(mask, full[i])
 
 
-def test_online_gt_free_segments_panning_sequence() -> None:
+@pytest.mark.parametrize("cfg", [FAST, FAST_CM], ids=["plain", "colour-memory"])
+def test_online_gt_free_segments_panning_sequence(cfg: dict) -> None:
     frames, gt = panning_sequence(T=10)
-    res = dict(online_steps(LazyDISSource(LazyFrames(frames), len(frames)), FAST, seed=0))
+    res = dict(online_steps(LazyDISSource(LazyFrames(frames), len(frames)), cfg, seed=0))
     js = [jaccard(res[t] > 0.5, gt[t]) for t in range(len(frames))]
     assert float(np.mean(js)) >= 0.8, js
 
@@ -249,3 +255,29 @@ def test_kmeans_is_deterministic() -> None:
     a = kmeans_sequence(FlowSource(dis_flowset(frames), 3), CFG["kmeans"], seed=2)[0]
     b = kmeans_sequence(FlowSource(dis_flowset(frames), 3), CFG["kmeans"], seed=2)[0]
     np.testing.assert_array_equal(a, b)
+
+
+def test_colour_memory_raises_the_remembered_foreground_colour() -> None:
+    from motionseg.cluster.colour import ColourMemory
+
+    frame = np.zeros((20, 30, 3), np.uint8)
+    frame[:, :15] = (200, 30, 30)  # red foreground on the left, green background on the right
+    frame[:, 15:] = (30, 200, 30)
+    fg = np.zeros((20, 30), bool)
+    fg[:, :15] = True
+    mem = ColourMemory(0.2, 4, 0.7, 20)
+    np.testing.assert_array_equal(mem.gain(frame), 1.0)  # nothing remembered yet: no effect
+    mem.update(frame, fg)
+    g = mem.gain(frame)
+    assert g.shape == (20, 30) and g.dtype == np.float32
+    np.testing.assert_allclose(g[:, :15], 1.2, atol=1e-3)
+    np.testing.assert_allclose(g[:, 15:], 0.8, atol=1e-3)
+    unseen = np.full((20, 30, 3), (30, 30, 200), np.uint8)  # a colour in neither histogram: neutral
+    np.testing.assert_allclose(mem.gain(unseen), 1.0, atol=1e-3)
+    mem.update(frame, np.zeros_like(fg))  # too few fg pixels: the memory is kept
+    np.testing.assert_array_equal(mem.gain(frame), g)
+    off = ColourMemory(0.0, 4, 0.7, 20)
+    off.update(frame, fg)
+    np.testing.assert_array_equal(off.gain(frame), 1.0)
+    with pytest.raises(ValueError, match="weight"):
+        ColourMemory(0.8, 4, 0.7, 20)

@@ -100,17 +100,21 @@ def temporal_refine(
     weight: float,
     cfg: dict,
     seed: int,
+    gain: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One frame of the bgfit / ClusterNet output stage.
 
     p: motion fg probability float32 [h, w] of frame t (working size); prev: the state of frame t-1 (or None);
     weight: temporal weight a. ``p <- (1 - a) p + a warp(prev)`` (warped by the flow t -> t-1 resized to [h, w]), then
-    :func:`refine_prob` on frame t when src has frames. Returns (output float32 at the frame size, state float32
+    :func:`refine_prob` on frame t when src has frames; gain (float32 [h, w], optional) multiplies p after the
+    blend (clipped to [0, 1]). Returns (output float32 at the frame size, state float32
     [h, w] for frame t+1: the output resized with ``cfg['feedback']``, else the smoothed p). Reads frames <= t only.
     """
     size = p.shape
     if prev is not None and t > 0 and weight > 0:
         p = (1 - weight) * p + weight * warp_backward(prev, resize_flow(src.pair(t, t - 1), size))
+    if gain is not None:
+        p = np.clip(p * gain, 0.0, 1.0).astype(np.float32)
     out = refine_prob(p, src.frame(t) if src.has_frames else None, cfg, seed)
     return out, (to_size(out, size) if cfg["feedback"] else p.astype(np.float32))
 
