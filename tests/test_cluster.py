@@ -258,7 +258,7 @@ def test_kmeans_is_deterministic() -> None:
 
 
 def test_colour_memory_raises_the_remembered_foreground_colour() -> None:
-    from motionseg.cluster.colour import ColourMemory
+    from motionseg.cluster.colour import ColourMemory, colour_bins
 
     frame = np.zeros((20, 30, 3), np.uint8)
     frame[:, :15] = (200, 30, 30)  # red foreground on the left, green background on the right
@@ -266,18 +266,18 @@ def test_colour_memory_raises_the_remembered_foreground_colour() -> None:
     fg = np.zeros((20, 30), bool)
     fg[:, :15] = True
     mem = ColourMemory(0.2, 4, 0.7, 20)
-    np.testing.assert_array_equal(mem.gain(frame), 1.0)  # nothing remembered yet: no effect
-    mem.update(frame, fg)
-    g = mem.gain(frame)
+    np.testing.assert_array_equal(mem.gain(colour_bins(frame, 4)), 1.0)  # nothing remembered yet: no effect
+    mem.update(colour_bins(frame, 4), fg)
+    g = mem.gain(colour_bins(frame, 4))
     assert g.shape == (20, 30) and g.dtype == np.float32
     np.testing.assert_allclose(g[:, :15], 1.2, atol=1e-3)
     np.testing.assert_allclose(g[:, 15:], 0.8, atol=1e-3)
     unseen = np.full((20, 30, 3), (30, 30, 200), np.uint8)  # a colour in neither histogram: neutral
-    np.testing.assert_allclose(mem.gain(unseen), 1.0, atol=1e-3)
-    mem.update(frame, np.zeros_like(fg))  # too few fg pixels: the memory is kept
-    np.testing.assert_array_equal(mem.gain(frame), g)
+    np.testing.assert_allclose(mem.gain(colour_bins(unseen, 4)), 1.0, atol=1e-3)
+    mem.update(colour_bins(frame, 4), np.zeros_like(fg))  # too few fg pixels: the memory is kept
+    np.testing.assert_array_equal(mem.gain(colour_bins(frame, 4)), g)
     off = ColourMemory(0.0, 4, 0.7, 20)
-    off.update(frame, fg)
-    np.testing.assert_array_equal(off.gain(frame), 1.0)
+    off.update(colour_bins(frame, 4), fg)
+    np.testing.assert_array_equal(off.gain(colour_bins(frame, 4)), 1.0)
     with pytest.raises(ValueError, match="weight"):
         ColourMemory(0.8, 4, 0.7, 20)

@@ -36,20 +36,19 @@ class ColourMemory:
         """Whether the memory has seen a foreground yet (before that, :meth:`gain` is all ones)."""
         return self.fg is not None and self.weight > 0
 
-    def gain(self, frame: np.ndarray) -> np.ndarray:
-        """Multiplicative gain float32 [h, w] in [1 - weight, 1 + weight] for an RGB uint8 frame [h, w, 3]."""
+    def gain(self, idx: np.ndarray) -> np.ndarray:
+        """Multiplicative gain float32 [h, w] in [1 - weight, 1 + weight] for a frame's :func:`colour_bins` [h, w]
+        (with this memory's ``bits``)."""
         if not self.active:
-            return np.ones(frame.shape[:2], np.float32)
-        idx = colour_bins(frame, self.bits)
+            return np.ones(idx.shape, np.float32)
         pa = (self.fg[idx] + _EPS) / (self.fg[idx] + self.bg[idx] + 2 * _EPS)
         return (1.0 - self.weight + 2.0 * self.weight * pa).astype(np.float32)
 
-    def update(self, frame: np.ndarray, mask: np.ndarray) -> None:
-        """Add frame [h, w, 3]'s colours under bool mask [h, w] (fg) and outside it (bg); skipped when the mask has
-        fewer than ``min_pixels`` pixels."""
+    def update(self, idx: np.ndarray, mask: np.ndarray) -> None:
+        """Add a frame's colours (its :func:`colour_bins` [h, w]) under bool mask [h, w] (fg) and outside it (bg);
+        skipped when the mask has fewer than ``min_pixels`` pixels."""
         if self.weight <= 0 or int(mask.sum()) < self.min_pixels:
             return
-        idx = colour_bins(frame, self.bits)
         n = 1 << (3 * self.bits)
         cf = np.bincount(idx[mask], minlength=n).astype(np.float64)
         cb = np.bincount(idx[~mask], minlength=n).astype(np.float64)

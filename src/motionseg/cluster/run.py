@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from motionseg.cluster.colorwheel import flow_to_wheel
-from motionseg.cluster.colour import ColourMemory
+from motionseg.cluster.colour import ColourMemory, colour_bins
 from motionseg.cluster.net import (
     FlowAE,
     border_saliency,
@@ -45,6 +45,7 @@ from motionseg.cluster.net import (
     total_loss,
 )
 from motionseg.device import select_device
+from motionseg.flow.geometry import resize_frames
 from motionseg.io.datasets import read_gt_entry
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested
@@ -152,15 +153,6 @@ def frame_generator(seed: int, t: int, it: int = 0) -> torch.Generator:
 # ----------------------------------------------------------------------------------------------- modes
 
 
-def to_size_rgb(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize an RGB uint8 frame [H, W, 3] to size (h, w) (area when shrinking): uint8 [h, w, 3]."""
-    h, w = size
-    if frame.shape[:2] == (h, w):
-        return frame
-    interp = cv2.INTER_AREA if h < frame.shape[0] else cv2.INTER_LINEAR
-    return cv2.resize(np.ascontiguousarray(frame), (w, h), interpolation=interp)
-
-
 def online_steps(src: FlowSource, cfg: dict, seed: int) -> Iterator[tuple[int, np.ndarray]]:
     """Causal ClusterNet: yields (frame index, fg probability float32 [h, w]) in frame order.
 
@@ -173,6 +165,7 @@ def online_steps(src: FlowSource, cfg: dict, seed: int) -> Iterator[tuple[int, n
     prev: np.ndarray | None = None
     cm = cfg["colour_memory"]
     memory = ColourMemory(float(cm["weight"]), int(cm["bits"]), float(cm["decay"]), int(cm["min_pixels"]))
+    use_memory = memory.weight > 0 and src.has_frames
     size = None
     for t in tqdm(range(1, T), desc="clusternet-online", unit="frame", leave=False):
         bwd = src.pair(t, t - 1)
@@ -192,14 +185,14 @@ def online_steps(src: FlowSource, cfg: dict, seed: int) -> Iterator[tuple[int, n
         for i, fl in todo:
             labels, sal = embed_and_cluster(model, to_tensor([flow_to_wheel(fl)]), cfg, frame_generator(seed, i))
             evid, _ = frame_evidence(src, i, cfg["evidence"], seed + i, causal=True, size=size)
-            small = to_size_rgb(src.frame(i), size) if (memory.weight > 0 and src.has_frames) else None
-            gain = memory.gain(small) if (small is not None and prev is not None) else None
+            bins = colour_bins(resize_frames(src.frame(i)[None], size)[0], memory.bits) if use_memory else None
+            gain = memory.gain(bins) if (bins is not None and prev is not None) else None
             out, prev = temporal_refine(
                 gt_free_fg(labels, sal, evid, cfg), prev, src, i, float(cfg["temporal_weight"]), cfg["refine"],
                 seed + i, gain=gain,
             )
-            if small is not None:
-                memory.update(small, to_size(out, size) >= 0.5)
+            if bins is not None:
+                memory.update(bins, to_size(out, size) >= 0.5)
             yield i, out
 
 
