@@ -12,8 +12,10 @@ flow (medium preset, forward and backward, gap 1) is computed at that size (``--
 evidence is computed at ``work_height`` (120) rows; flows are cached under ``--cache``. Scores use the official DAVIS
 J (region IoU, empty-vs-empty = 1) on every frame at the original resolution; the dataset score is the mean of
 per-sequence means. Per-frame latency of the online mode (flow excluded: it is an input, as for the official code) is
-printed at the frame size and, with ``--latency-full``, at 480x854 on a few frames. GT is read only for scoring and
-by ``clusternet-oracle``.
+printed at the frame size and, with ``--latency-full``, at 480x854 on a few frames. Absolute seconds depend on the
+machine, so the same run also times ``clusternet-oracle`` (the cut-down paper compute that issue 7's 1.9 s/frame
+reference ran) on the first sequence and prints the ratio (``--no-reference`` skips it). GT is read only for scoring
+and by ``clusternet-oracle``.
 """
 
 from __future__ import annotations
@@ -132,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--latency-full", type=int, default=0, help="online-mode latency at 480x854 on this many frames")
+    ap.add_argument("--no-reference", dest="reference", action="store_false",
+                    help="skip timing clusternet-oracle on the first sequence as the in-run latency reference")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides section.key=yaml-value")
     args = ap.parse_args(argv)
     if not DATA.is_dir():
@@ -185,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
         wh, ww = work_size(h, w, ccfg["work_height"])
         print(f"online latency with {h}x{w} frames, evidence and clustering at {wh}x{ww} ({seqs[0]}): {med:.3f} s/frame "
               f"(median after step 1; step 1: {first:.2f} s)")
+        if args.reference:
+            ref = reference_time(FlowSource(fs, len(ing.names), frames=ing.frames), ing, cfg, args)
+            print(f"reference in this run: clusternet-oracle (the cut-down paper compute: {ccfg['pretrain_epochs']} "
+                  f"pre-training epochs, {ccfg['iters_per_frame']} iterations per frame at {wh}x{ww}) {ref:.3f} s/frame "
+                  f"on {seqs[0]}; the online mode takes {ref / med:.1f}x less time per frame")
     if args.latency_full:
         latency_full(seqs[0], cfg, args)
     return 0
@@ -204,6 +213,14 @@ def online_latency(src: FlowSource, cfg: dict, seed: int) -> tuple[float, float]
     first = stamps[1][1] - t0
     per = [b[1] - a[1] for a, b in zip(stamps[1:], stamps[2:])]
     return float(np.median(per)), first
+
+
+def reference_time(src: FlowSource, ing: Ingested, cfg: dict, args: argparse.Namespace) -> float:
+    """Seconds per frame of ``clusternet-oracle`` on one sequence (pre-training included, flow excluded): the
+    machine's own reference for the online latency, measured in the same run."""
+    t0 = time.perf_counter()
+    run_one("clusternet-oracle", src, ing, cfg, args.seed)
+    return (time.perf_counter() - t0) / len(ing.names)
 
 
 def latency_full(seq: str, cfg: dict, args: argparse.Namespace) -> None:

@@ -146,11 +146,15 @@ def test_colour_wheel_and_saliency() -> None:
 # ----------------------------------------------------------------------------------------------- online causality
 
 
-#: FAST with the online mode's causal colour memory switched on
-FAST_CM = dict(FAST, colour_memory=dict(FAST["colour_memory"], weight=0.2))
+#: FAST with the online mode's causal colour memory switched off (config.yaml ships it on)
+FAST_NO_CM = dict(FAST, colour_memory=dict(FAST["colour_memory"], weight=0.0))
 
 
-@pytest.mark.parametrize("cfg", [FAST, FAST_CM], ids=["plain", "colour-memory"])
+def test_shipped_config_has_the_colour_memory_on() -> None:
+    assert FAST["colour_memory"]["weight"] > 0
+
+
+@pytest.mark.parametrize("cfg", [FAST_NO_CM, FAST], ids=["no-colour-memory", "colour-memory"])
 def test_online_never_reads_a_future_frame(cfg: dict) -> None:
     frames, _ = panning_sequence(T=5)
     full = dict(online_steps(LazyDISSource(LazyFrames(frames), 5), cfg, seed=0))
@@ -167,7 +171,7 @@ def test_online_never_reads_a_future_frame(cfg: dict) -> None:
             np.testing.assert_array_equal(mask, full[i])
 
 
-@pytest.mark.parametrize("cfg", [FAST, FAST_CM], ids=["plain", "colour-memory"])
+@pytest.mark.parametrize("cfg", [FAST_NO_CM, FAST], ids=["no-colour-memory", "colour-memory"])
 def test_online_gt_free_segments_panning_sequence(cfg: dict) -> None:
     frames, gt = panning_sequence(T=10)
     res = dict(online_steps(LazyDISSource(LazyFrames(frames), len(frames)), cfg, seed=0))
