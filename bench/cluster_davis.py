@@ -13,14 +13,17 @@ evidence is computed at ``work_height`` (120) rows; flows are cached under ``--c
 J (region IoU, empty-vs-empty = 1) on every frame at the original resolution; the dataset score is the mean of
 per-sequence means. Per-frame latency of the online mode (flow excluded: it is an input, as for the official code) is
 printed at the frame size and, with ``--latency-full``, at 480x854 on a few frames. Absolute seconds depend on the
-machine, so the same run also times ``clusternet-oracle`` (the cut-down paper compute that issue 7's 1.9 s/frame
-reference ran) on the first sequence and prints the ratio (``--no-reference`` skips it). GT is read only for scoring
-and by ``clusternet-oracle``.
+machine, so the same run also times ``clusternet-oracle`` (this package's implementation of the cut-down paper
+compute of issue 7's reference) on the first sequence and prints the ratio (``--no-reference`` skips it). The
+official ClusterNet code is not part of this repository; ``--reference-cmd`` times any command in the same run (the
+README's "Timing the official ClusterNet code" says how to run the official code on the first sequence) and prints
+its seconds per frame next to the online mode's. GT is read only for scoring and by ``clusternet-oracle``.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -136,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-full", type=int, default=0, help="online-mode latency at 480x854 on this many frames")
     ap.add_argument("--no-reference", dest="reference", action="store_false",
                     help="skip timing clusternet-oracle on the first sequence as the in-run latency reference")
+    ap.add_argument("--reference-cmd", default=None,
+                    help="shell command timed in this run as the external latency reference (e.g. the official "
+                         "ClusterNet code on the first sequence; README 'Timing the official ClusterNet code')")
+    ap.add_argument("--reference-frames", type=int, default=None,
+                    help="frames the --reference-cmd processes (default: the first sequence's frame count)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides section.key=yaml-value")
     args = ap.parse_args(argv)
     if not DATA.is_dir():
@@ -184,23 +192,41 @@ def main(argv: list[str] | None = None) -> int:
         ing, _ = load_sequence(seqs[0], height)
         fs = flows_for(seqs[0], ing, args.flow_res, args.cache)
         ccfg = method_config(cfg, "clusternet-online")
-        med, first = online_latency(FlowSource(fs, len(ing.names), frames=ing.frames), ccfg, args.seed)
+        med, first, whole = online_latency(FlowSource(fs, len(ing.names), frames=ing.frames), ccfg, args.seed)
         h, w = ing.frames.shape[1:3]
         wh, ww = work_size(h, w, ccfg["work_height"])
         print(f"online latency with {h}x{w} frames, evidence and clustering at {wh}x{ww} ({seqs[0]}): {med:.3f} s/frame "
-              f"(median after step 1; step 1: {first:.2f} s)")
+              f"(median after step 1; step 1: {first:.2f} s; whole sequence, step 1 included: {whole:.3f} s/frame)")
         if args.reference:
             ref = reference_time(FlowSource(fs, len(ing.names), frames=ing.frames), ing, cfg, args)
-            print(f"reference in this run: clusternet-oracle (the cut-down paper compute: {ccfg['pretrain_epochs']} "
-                  f"pre-training epochs, {ccfg['iters_per_frame']} iterations per frame at {wh}x{ww}) {ref:.3f} s/frame "
-                  f"on {seqs[0]}; the online mode takes {ref / med:.1f}x less time per frame")
+            print(f"reference in this run: clusternet-oracle (this package's implementation of the cut-down paper "
+                  f"compute: {ccfg['pretrain_epochs']} pre-training epochs, {ccfg['iters_per_frame']} iterations per "
+                  f"frame at {wh}x{ww}) {ref:.3f} s/frame on {seqs[0]}; the online mode takes {ref / whole:.1f}x less "
+                  f"time per frame")
+        if args.reference_cmd:
+            n = args.reference_frames or len(ing.names)
+            ext = external_time(args.reference_cmd) / n
+            print(f"external reference in this run: `{args.reference_cmd}` {ext:.3f} s/frame ({n} frames, whole "
+                  f"command); the online mode takes {ext / whole:.1f}x less time per frame over the whole sequence "
+                  f"({ext / med:.1f}x against its median frame)")
     if args.latency_full:
         latency_full(seqs[0], cfg, args)
     return 0
 
 
-def online_latency(src: FlowSource, cfg: dict, seed: int) -> tuple[float, float]:
-    """Online-mode latency on one sequence: (median seconds per frame after step 1, seconds of step 1).
+def external_time(cmd: str) -> float:
+    """Wall-clock seconds of the shell command ``cmd``; a failing command stops the benchmark with its exit status."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, shell=True, stdout=subprocess.DEVNULL)
+    secs = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"--reference-cmd failed with exit status {proc.returncode}: {cmd}")
+    return secs
+
+
+def online_latency(src: FlowSource, cfg: dict, seed: int) -> tuple[float, float, float]:
+    """Online-mode latency on one sequence, in seconds: (median per frame after step 1, step 1, whole sequence per
+    frame with step 1 included).
 
     Step 1 holds the causal warm-up (``warmup_iters`` on frames 0 and 1) and emits two frames.
     """
@@ -212,7 +238,7 @@ def online_latency(src: FlowSource, cfg: dict, seed: int) -> tuple[float, float]
         stamps.append((i, time.perf_counter()))
     first = stamps[1][1] - t0
     per = [b[1] - a[1] for a, b in zip(stamps[1:], stamps[2:])]
-    return float(np.median(per)), first
+    return float(np.median(per)), first, (stamps[-1][1] - t0) / len(stamps)
 
 
 def reference_time(src: FlowSource, ing: Ingested, cfg: dict, args: argparse.Namespace) -> float:
@@ -231,7 +257,7 @@ def latency_full(seq: str, cfg: dict, args: argparse.Namespace) -> None:
     fwd = np.stack([dis_flow(frames[t], frames[t + 1]) for t in range(n - 1)])
     bwd = np.stack([dis_flow(frames[t + 1], frames[t]) for t in range(n - 1)])
     c = dict(method_config(cfg, "clusternet-online"), work_height=None)
-    med, first = online_latency(FlowSource(ArrayFlowSet(fwd, bwd), n, frames=frames), c, args.seed)
+    med, first, _ = online_latency(FlowSource(ArrayFlowSet(fwd, bwd), n, frames=frames), c, args.seed)
     print(
         f"online latency at {frames.shape[1]}x{frames.shape[2]} ({seq}, {n} frames): {med:.3f} s/frame "
         f"(median after step 1; step 1 with the warm-up: {first:.2f} s)"
