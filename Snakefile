@@ -8,8 +8,9 @@
 #   <dataset>/tracks/<tracks>/<seq>.npz      point trajectories (flowchain-<flow> or a CoTracker backend)
 #   <dataset>/models/<flow>/<tracks>/<method>/model.pt          trained networks (gwm, lrtl)
 #   <dataset>/masks/<flow>/<tracks>/<method>/<seq>/             DAVIS-style PNG masks + segments + meta.json
+#   <dataset>/export/<flow>/<tracks>/<method>/<seq>/            palette segment PNGs, soft masks (export.enabled)
 #   <dataset>/scores/<flow>/<tracks>/<method>/<seq>.csv         J/F per protocol and selection
-#   reports/summary.csv, per_sequence.csv, table.md, plots/, overlays/
+#   reports/summary.csv, per_sequence.csv, table.md, plots/, overlays/ (GIF + MP4)
 #   logs/<rule>/..., benchmarks/<rule>/...
 
 
@@ -25,6 +26,7 @@ include: "rules/flow.smk"
 include: "rules/tracks.smk"
 include: "rules/train.smk"
 include: "rules/segment.smk"
+include: "rules/export.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 
@@ -42,9 +44,7 @@ rule all:
 
 
 onsuccess:
-    print(
-        f"motionseg: finished. Summary: {R}/reports/summary.csv (per sequence: {R}/reports/per_sequence.csv, table: {R}/reports/table.md)"
-    )
+    print(final_message())
 
 
 onerror:

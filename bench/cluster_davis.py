@@ -118,7 +118,7 @@ def run_one(method: str, src: FlowSource, ing: Ingested, cfg: dict, seed: int) -
     else:
         from motionseg.cluster.run import run_clusternet
 
-        probs, seg, meta = run_clusternet(src, ing, method.removeprefix("clusternet-"), method_config(cfg, "clusternet-online"), seed)
+        probs, seg, meta = run_clusternet(src, ing, method.removeprefix("clusternet-"), method_config(cfg, method), seed)
     return fg_from_probs(probs, seg, ing.orig_hw), meta
 
 

@@ -169,11 +169,11 @@ def main(argv: list[str] | None = None) -> int:
 
     cv2.setNumThreads(args.threads)
     from motionseg.io.ingest import run_ingest
-    from motionseg.plan import infer_config, train_config
+    from motionseg.train.config import train_config
     from motionseg.train import run_segment, run_train
 
     cfg = load_config()
-    train_cfg = dict(infer_config(cfg), **BENCH_TRAIN)
+    train_cfg = dict(cfg["train"], refine=cfg["refine"], **BENCH_TRAIN)
     for item in args.set:
         key, val = item.split("=", 1)
         train_cfg[key] = yaml.safe_load(val)

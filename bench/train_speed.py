@@ -87,9 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from motionseg.plan import infer_config
-
-    cfg = dict(infer_config(load_config()), **BENCH_TRAIN, flow_gaps=[1, -1])
+    config = load_config()
+    cfg = dict(config["train"], refine=config["refine"], **BENCH_TRAIN, flow_gaps=[1, -1])
     for item in args.set:
         key, val = item.split("=", 1)
         cfg[key] = yaml.safe_load(val)

@@ -40,15 +40,12 @@ wildcard_constraints:
 
 
 def final_outputs():
-    """Everything `snakemake` builds by default: the reports (which pull in every score, mask, flow and track)."""
-    return PLAN.report_outputs()
+    """Everything `snakemake` builds by default: the reports (which pull in every score, mask, flow and track), and
+    with `export.enabled` every sequence's export directory and overlay."""
+    return PLAN.report_outputs() + PLAN.export_outputs()
 
 
 # ---------------------------------------------------------------- input functions
-
-
-def synth_params(wildcards):
-    return PLAN.dataset(wildcards.dataset)["synthetic"]
 
 
 def ingest_sources(wildcards):
@@ -96,3 +93,10 @@ def evaluate_inputs(wildcards):
         wildcards.method,
         wildcards.sequence,
     )
+
+
+def final_message():
+    """The last line(s) of a successful run: what exists now and where (motionseg.outputs.final_message)."""
+    from motionseg.outputs import final_message as _final_message
+
+    return _final_message(PLAN)

@@ -19,7 +19,7 @@ rule synth:
         mem_mb=config["resources"]["synth"]["mem_mb"],
         runtime=config["resources"]["synth"]["runtime"],
     params:
-        synthetic=synth_params,
+        synthetic=lambda wildcards: PLAN.synth_config(wildcards.dataset),
         root=lambda wildcards: PLAN.dataset(wildcards.dataset)["root"],
     script:
         "../scripts/synth.py"
@@ -41,7 +41,7 @@ rule ingest:
         mem_mb=config["resources"]["ingest"]["mem_mb"],
         runtime=config["resources"]["ingest"]["runtime"],
     params:
-        dataset=lambda wildcards: PLAN.dataset_params(wildcards.dataset),
+        dataset=lambda wildcards: PLAN.ingest_dataset(wildcards.dataset),
         ingest=config["ingest"],
         fail=lambda wildcards: wildcards.sequence in config["debug_fail_sequences"],
     script:

@@ -1,5 +1,10 @@
 # Stage 4: J and F per sequence under every configured protocol and selection (motionseg.metrics). Oracle
 # selections are written as separate rows flagged `oracle=True`.
+#
+# Two instances of one rule: `evaluate` scores the per-sequence methods, `evaluate_trained` (below) the trained
+# networks. They differ only in their method wildcard, so that the SLURM profile can put each in the job group of its
+# producer (`score` with segment, `infer` with infer): one group holding both would depend on itself through train,
+# which reads the masks of the pseudo-label method (slurm/config.yaml, `groups`).
 
 
 rule evaluate:
@@ -12,6 +17,8 @@ rule evaluate:
         f"{R}/logs/evaluate/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
     benchmark:
         f"{R}/benchmarks/evaluate/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.tsv"
+    wildcard_constraints:
+        method=PLAN_PER_SEQUENCE_METHODS,
     conda:
         "../envs/core.yaml"
     threads: 1
@@ -29,3 +36,8 @@ rule evaluate:
         },
     script:
         "../scripts/evaluate.py"
+
+
+use rule evaluate as evaluate_trained with:
+    wildcard_constraints:
+        method=PLAN_TRAINED_METHODS,

@@ -18,9 +18,9 @@ rule flow:
         runtime=config["resources"]["flow"]["runtime"],
         gpu=flow_resources_gpu,
     params:
-        cfg=config["flow"],
+        cfg=lambda wildcards: PLAN.flow_config(wildcards.flow),
         backend=lambda wildcards: PLAN.flow_backends[wildcards.flow],
         gaps=lambda wildcards: PLAN.gaps(wildcards.dataset),
-        seed=config["seed"],
+        seed=lambda wildcards: PLAN.flow_seed(wildcards.flow),
     script:
         "../scripts/flow.py"

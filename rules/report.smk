@@ -77,6 +77,7 @@ rule overlay:
         masks=rules.segment.output.masks,
     output:
         gif=f"{R}/reports/overlays/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.gif",
+        mp4=f"{R}/reports/overlays/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.mp4",
         html=report(
             f"{R}/reports/overlays/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.html",
             caption="../report/overlay.rst",
@@ -93,6 +94,8 @@ rule overlay:
         f"{R}/logs/overlay/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
     benchmark:
         f"{R}/benchmarks/overlay/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.tsv"
+    wildcard_constraints:
+        method=PLAN_PER_SEQUENCE_METHODS,
     conda:
         "../envs/core.yaml"
     threads: 1
@@ -103,6 +106,12 @@ rule overlay:
         overlay=config["report"]["overlay"],
     script:
         "../scripts/overlay.py"
+
+
+# The overlays of the trained methods: the same rule, in the SLURM job group of `infer` (see rules/evaluate.smk).
+use rule overlay as overlay_trained with:
+    wildcard_constraints:
+        method=PLAN_TRAINED_METHODS,
 
 
 rule track_overlay:

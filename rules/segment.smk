@@ -50,7 +50,7 @@ rule infer:
         runtime=config["resources"]["infer"]["runtime"],
         gpu=0,
     params:
-        cfg=PLAN.infer_config(),
+        cfg=lambda wildcards: PLAN.infer_config(wildcards.method),
         seed=config["seed"],
     script:
         "../scripts/infer.py"

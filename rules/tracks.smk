@@ -18,7 +18,7 @@ rule tracks:
         runtime=config["resources"]["tracks"]["runtime"],
         gpu=tracks_gpu,
     params:
-        cfg=config["tracks"],
+        cfg=lambda wildcards: PLAN.tracks_config(wildcards.tracks),
         backend=lambda wildcards: PLAN.tracks_backend(wildcards.tracks)[0],
     script:
         "../scripts/tracks.py"

@@ -1,4 +1,4 @@
-"""Rule `overlay`: GIF and HTML page of frames, GT contour and predicted mask (motionseg.report.render_overlay)."""
+"""Rule `overlay`: GIF, MP4 and HTML page of frames, GT contour and predicted mask (motionseg.report.render_overlay)."""
 
 import _src  # noqa: F401  (puts src/ on sys.path)
 
@@ -13,5 +13,6 @@ run_step(
     None,
     snakemake.output.gif,
     out_html=snakemake.output.html,
+    out_mp4=snakemake.output.mp4,
     **snakemake.params.overlay,
 )

@@ -32,7 +32,7 @@ from motionseg.io.ingest_format import load_ingested
 from motionseg.io.masks import read_mask_dir
 from motionseg.methods import method_config, run_method
 from motionseg.metrics import run_evaluate
-from motionseg.plan import Plan, infer_config
+from motionseg.plan import Plan
 from motionseg.synth import generate_sequence
 from motionseg.synth.corrupt import CORRUPTIONS, corrupt_sequence
 from motionseg.tracks import load_tracks, run_tracks
@@ -279,7 +279,7 @@ def _seg_net_state() -> tuple[dict, dict]:
     """(train config, state dict) of a tiny segmentation network."""
     from motionseg.train.loop import model_from_cfg
 
-    cfg = dict(infer_config(CONFIG), width=8, depth=3, K=2, resolution=[H, W], device="cpu")
+    cfg = dict(CONFIG["train"], refine=CONFIG["refine"], width=8, depth=3, K=2, resolution=[H, W], device="cpu")
     return cfg, model_from_cfg(cfg).state_dict()
 
 

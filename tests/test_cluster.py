@@ -19,7 +19,7 @@ from motionseg.cluster.run import online_steps, run_clusternet
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested, save_ingested
 from motionseg.io.masks import read_mask_dir
-from motionseg.methods import METHODS, method_config, run_method
+from motionseg.methods import METHODS, run_method
 from motionseg.methods.flowsource import dis_flow, dis_flowset
 from motionseg.methods.kmeans import kmeans_sequence
 
@@ -28,8 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 CFG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 # the reference loss/clustering settings from config.yaml, with compute cut for a unit test; on the CPU even on a GPU
 # node (bitwise determinism is a CPU promise: CUDA kernels differ by ~1e-5 between runs; test_cuda.py covers CUDA)
+# (every mode's keys: the union of method_config of the three modes)
 FAST = dict(
-    method_config(CFG, "clusternet-online"),
+    CFG["cluster"],
+    evidence=CFG["evidence"],
+    refine=CFG["refine"],
     work_height=None,
     channels=[8, 16, 32],
     warmup_iters=15,

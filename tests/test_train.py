@@ -18,7 +18,6 @@ import yaml
 from motionseg.io.errors import ConfigError, InputError
 from motionseg.io.ingest_format import Ingested, save_ingested
 from motionseg.io.masks import read_mask_dir
-from motionseg.plan import infer_config
 from motionseg.train import (
     foreground_segments,
     predict_probs,
@@ -33,8 +32,10 @@ H, W, T = 40, 56, 8
 
 
 def train_cfg(**over) -> dict:
-    """The ``train`` section of config/config.yaml, shrunk for tests."""
-    cfg = infer_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    """The ``train`` section of config/config.yaml with the ``refine`` section nested (what run_train and run_segment
+    read between them), shrunk for tests."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg = {**config["train"], "refine": config["refine"]}
     cfg.update(width=8, depth=3, K=2, resolution=[H, W], lr=3e-3, warmup_iters=10, iterations=150, batch_size=4,
                rank=3, context=3, track_filter=1, n_tracks=100, temporal_offset=2, checkpoint_every=50, device="cpu",
                select_frames=4)
@@ -435,7 +436,7 @@ def test_gpu_recipe_train_setting_runs_lrtl_boot(tmp_path: Path) -> None:
     trains lrtl-boot end to end; only the device and the length are cut here (no GPU, CPU time)."""
     from snakemake.utils import validate
 
-    from motionseg.plan import train_config
+    from motionseg.train.config import infer_config, train_config
 
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for name in ("davis2016.yaml", "davis_gpu.yaml"):
@@ -452,7 +453,7 @@ def test_gpu_recipe_train_setting_runs_lrtl_boot(tmp_path: Path) -> None:
     state = torch.load(ckpt, weights_only=False)
     assert state["provenance"]["oracle"] is False and state["provenance"]["selected_iteration"] in (1, 2)
     out = tmp_path / "masks"
-    run_segment(ckpt, inputs[0]["frames"], out, infer_config(_deep_merge(cfg, {"train": {"device": "cpu"}})), 0,
-                progress=False)
+    infer_cfg = infer_config(_deep_merge(cfg, {"train": {"device": "cpu"}}), "lrtl-boot")
+    run_segment(ckpt, inputs[0]["frames"], out, infer_cfg, 0, progress=False)
     ms = read_mask_dir(out)
     assert ms.probs.shape == (T, 4, H, W) and ms.meta["method"] == "lrtl-boot"

@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "synth": "motionseg.synth.cli",
     "evaluate": "motionseg.metrics.cli",
     "flow-eval": "motionseg.flow.cli",
+    "segment": "motionseg.segment.cli",
 }
 
 

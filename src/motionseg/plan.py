@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from motionseg.io.errors import ConfigError
+from motionseg.train.config import BOOT_SUFFIX, check_workflow_selection, infer_config, train_config
 
 # Methods trained over a whole dataset (motionseg.train); the value says whether the method needs point tracks.
 # The "-boot" variants add a pseudo-label loss towards the masks of the GT-free method named by train.pseudo_labels.
 TRAINED_METHODS: dict[str, bool] = {"gwm": False, "lrtl": True, "gwm-boot": False, "lrtl-boot": True}
-BOOT_SUFFIX = "-boot"
 NO_TRACKS = "none"
 
 
@@ -29,28 +29,6 @@ def flow_id(backend: str) -> str:
 
 def _alternation(values: list[str]) -> str:
     return "|".join(re.escape(v) for v in sorted(set(values), key=len, reverse=True)) or "(?!)"
-
-
-# keys of the train section that only inference reads: they do not change the trained weights
-INFERENCE_ONLY_KEYS = ("fg_border_frac", "fg_border_ratio", "refine_masks", "tta_flip")
-
-
-def train_config(config: dict, method: str | None = None) -> dict:
-    """Settings of :func:`motionseg.train.run_train`: the ``train`` section without :data:`INFERENCE_ONLY_KEYS` (so
-    changing an inference setting neither reruns nor invalidates a training run); for a method without the
-    ``-boot`` suffix also without the pseudo-label settings (``pseudo_labels``, ``loss_weights.pseudo``), which it
-    does not use."""
-    cfg = {k: v for k, v in config["train"].items() if k not in INFERENCE_ONLY_KEYS}
-    if method is not None and not method.endswith(BOOT_SUFFIX):
-        cfg.pop("pseudo_labels", None)
-        cfg["loss_weights"] = {k: v for k, v in cfg["loss_weights"].items() if k != "pseudo"}
-    return cfg
-
-
-def infer_config(config: dict) -> dict:
-    """Settings of :func:`motionseg.train.run_segment`: the ``train`` section with the ``refine`` section nested under
-    that name."""
-    return {**config["train"], "refine": config["refine"]}
 
 
 @dataclass
@@ -72,6 +50,8 @@ class Plan:
         for method in config["methods"]:
             if method not in plan.method_registry:
                 raise ConfigError("methods", f"unknown method '{method}' (known: {sorted(plan.method_registry)})")
+        if any(plan.method_registry[m]["trained"] for m in config["methods"]):
+            check_workflow_selection(config["train"])
         if plan.has_boot_methods:
             src = plan.pseudo_source
             info = plan.method_registry.get(src) if src else None
@@ -201,20 +181,52 @@ class Plan:
             names.append(self.pseudo_source)
         return _alternation(names)
 
+    # Each rule's params are exactly what its job reads (docs/architecture.md, "Rule params"): the methods below
+    # slice the config per job, so an edit reruns only the jobs that read the edited setting.
+
+    def flow_config(self, flow: str) -> dict:
+        """Settings of the flow jobs of flow id ``flow`` (:func:`motionseg.flow.config.backend_config`)."""
+        from motionseg.flow.config import backend_config
+
+        return backend_config(self.config["flow"], self.flow_backends[flow])
+
+    def flow_seed(self, flow: str) -> int | None:
+        """The global seed where the flow jobs of ``flow`` read it (random initialisation of a learned backend
+        without a checkpoint), else None (:func:`motionseg.flow.config.reads_seed`)."""
+        from motionseg.flow.config import reads_seed
+
+        return int(self.config["seed"]) if reads_seed(self.config["flow"], self.flow_backends[flow]) else None
+
+    def tracks_config(self, tracks: str) -> dict:
+        """Settings of the tracks jobs of track id ``tracks`` (:func:`motionseg.tracks.config.backend_config`)."""
+        from motionseg.tracks.config import backend_config
+
+        return backend_config(self.config["tracks"], self.tracks_backend(tracks)[0])
+
     def method_config(self, method: str) -> dict:
-        """Settings of a per-sequence method: its section (``clusternet-*`` -> ``cluster``) with the shared
-        ``evidence`` and ``refine`` sections nested (:func:`motionseg.methods.method_config`)."""
+        """Settings of a per-sequence method (:func:`motionseg.methods.method_config`)."""
         from motionseg.methods import method_config
 
         return method_config(self.config, method)
 
     def train_config(self, method: str | None = None) -> dict:
-        """Settings of the ``train`` rule for ``method`` (:func:`train_config`)."""
+        """Settings of the ``train`` rule for ``method`` (:func:`motionseg.train.config.train_config`)."""
         return train_config(self.config, method)
 
-    def infer_config(self) -> dict:
-        """Settings of the ``infer`` rule (:func:`infer_config`)."""
-        return infer_config(self.config)
+    def infer_config(self, method: str) -> dict:
+        """Settings of the ``infer`` rule for ``method`` (:func:`motionseg.train.config.infer_config`)."""
+        return infer_config(self.config, method)
+
+    def ingest_dataset(self, name: str) -> dict[str, Any]:
+        """What an ingest job reads of dataset ``name``: its ``name``, ``layout`` and ``root`` (not its protocol,
+        flow gaps or sequence subset, which other stages read)."""
+        ds = self.dataset(name)
+        return {k: ds[k] for k in ("name", "layout", "root")}
+
+    def synth_config(self, name: str) -> dict[str, Any]:
+        """What a synth job reads of the ``synthetic`` block of dataset ``name``: everything but ``n_sequences``
+        (the plan lists that many sequences; a job generates one by its index)."""
+        return {k: v for k, v in self.dataset(name)["synthetic"].items() if k != "n_sequences"}
 
     def combos(self) -> list[tuple[str, str, str]]:
         """All (flow, tracks, method) combinations; tracks is ``none`` for methods that use none."""
@@ -333,6 +345,27 @@ class Plan:
             for f in self.flows
         ]
 
+    def overlay(self, dataset: str, flow: str, tracks: str, method: str, sequence: str, ext: str = "gif") -> str:
+        """Mask-overlay file of one sequence and combination: ``gif``, ``mp4`` or ``html`` (rule ``overlay``)."""
+        return f"{self.results}/reports/overlays/{dataset}/{flow}/{tracks}/{method}/{sequence}.{ext}"
+
+    def export(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> str:
+        """Export directory of one mask directory (rule ``export``, :mod:`motionseg.io.export`)."""
+        return f"{self.results}/{dataset}/export/{flow}/{tracks}/{method}/{sequence}"
+
+    @property
+    def export_enabled(self) -> bool:
+        """Whether every sequence is exported and gets an overlay (config ``export.enabled``)."""
+        return bool(self.config["export"]["enabled"])
+
+    def export_outputs(self) -> list[str]:
+        """Extra default targets with ``export.enabled``: the export directory and the mask-overlay GIF (its MP4 and
+        HTML page come with it) of every sequence of every dataset, every combo; empty when disabled."""
+        if not self.export_enabled:
+            return []
+        keys = [(d, f, t, m, s) for d in self.dataset_names for s in self.sequences(d) for f, t, m in self.combos()]
+        return [p for k in keys for p in (self.export(*k), self.overlay(*k))]
+
     def flow_meta_inputs(self) -> list[str]:
         """One flow directory per (dataset, flow backend): the report reads backend/checkpoint provenance there."""
         return [self.flow(d, f, self.sequences(d)[0]) for d in self.dataset_names if self.sequences(d)
@@ -398,9 +431,11 @@ class Plan:
         return inputs
 
     def dataset_params(self, name: str) -> dict[str, Any]:
-        """Dataset entry as passed to jobs: without the ``sequences`` subset, so that changing the subset does not
-        rerun the jobs of the sequences that stay."""
-        return {k: v for k, v in self.dataset(name).items() if k != "sequences"}
+        """What an evaluate job reads of dataset ``name``: ``layout``, ``root`` and ``protocol`` (when set); not the
+        ``sequences`` subset, flow gaps or synthetic settings, so that changing those does not rerun the evaluation
+        of sequences whose masks stay."""
+        ds = self.dataset(name)
+        return {k: ds[k] for k in ("layout", "root", "protocol") if k in ds}
 
     def evaluate_inputs(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> dict[str, Any]:
         return {

@@ -7,27 +7,15 @@ A rule script is three lines: ``from motionseg.workflow import run_step``, then
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from motionseg.io.errors import ConfigError, InputError
+from motionseg.io.errors import PREEMPT_EXIT_CODE, ConfigError, InputError, Preempted
 
-PREEMPT_EXIT_CODE = 128 + signal.SIGTERM  # 143, what a shell reports for a job ended by SIGTERM
-
-
-class Preempted(SystemExit):
-    """Raised by a ``run_*`` function after it saved its progress in response to SIGTERM (exit status 143).
-
-    A SystemExit, so generic ``except Exception`` handlers let it through and the process exits with
-    :data:`PREEMPT_EXIT_CODE`; rerunning the same job resumes from the saved progress.
-    """
-
-    def __init__(self, code: int = PREEMPT_EXIT_CODE) -> None:
-        super().__init__(code)
+__all__ = ["PREEMPT_EXIT_CODE", "Preempted", "run_step"]
 
 
 def run_step(smk: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:

@@ -6,12 +6,13 @@ cheaply; ``run_flow``, ``get_backend`` and ``FlowBackend`` import torch on first
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from motionseg.flow.config import is_learned, validate_flow_config
 from motionseg.flow.flo import read_flo, write_flo
 from motionseg.flow.store import FlowSet, load_flow
 from motionseg.flow.viz import flow_to_rgb
+from motionseg.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from motionseg.flow.backends import FlowBackend, get_backend
@@ -37,9 +38,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'motionseg.flow' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

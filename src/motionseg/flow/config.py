@@ -35,6 +35,11 @@ PTLFLOW_WEIGHT_FILES = {
 # Checkpoint value meaning "use the torch hub cache (downloads when online)" for torchvision backends.
 DOWNLOAD = "download"
 
+# Keys of the ``flow`` section that every flow job reads (run_flow), whatever its backend.
+SHARED_KEYS = ("storage", "compute_height", "batch_size", "vis_frames")
+# Keys that only learned backends read besides their own section (device, precision, random-weights permission).
+LEARNED_KEYS = ("device", "amp", "allow_random_weights")
+
 
 def backend_kind(backend: str) -> str:
     """Return ``"classical"``, ``"torchvision"`` or ``"ptlflow"`` for a backend name; ConfigError when unknown."""
@@ -73,6 +78,30 @@ def checkpoint_value(flow_cfg: dict, backend: str) -> str | None:
     if backend_kind(backend) == "torchvision":
         return flow_cfg[backend]["checkpoint"]
     return (flow_cfg["ptlflow"]["checkpoints"] or {}).get(ptlflow_model_name(backend))
+
+
+def backend_config(flow_cfg: dict, backend: str) -> dict:
+    """What one flow job of ``backend`` reads from the ``flow`` section ``flow_cfg``: the shared keys
+    (:data:`SHARED_KEYS`), for learned backends also :data:`LEARNED_KEYS`, and the backend's own settings
+    (``dis``, ``farneback``, ``raft_large``, ``raft_small``, or for ``ptlflow:<model>`` its entry of
+    ``ptlflow.checkpoints``). Never the ``backends`` list, the ``gaps`` (a parameter of their own) nor another
+    backend's settings, so that adding a backend or changing one leaves the others' jobs cached."""
+    out = {k: flow_cfg[k] for k in SHARED_KEYS}
+    if is_learned(backend):
+        out.update({k: flow_cfg[k] for k in LEARNED_KEYS})
+    if backend_kind(backend) == "ptlflow":
+        model = ptlflow_model_name(backend)
+        checkpoints = flow_cfg["ptlflow"]["checkpoints"] or {}
+        out["ptlflow"] = {"checkpoints": {model: checkpoints[model]} if model in checkpoints else {}}
+    else:
+        out[backend] = flow_cfg[backend]
+    return out
+
+
+def reads_seed(flow_cfg: dict, backend: str) -> bool:
+    """Whether a flow job of ``backend`` reads the global seed: only a learned backend without a checkpoint does
+    (random initialisation, allowed by ``flow.allow_random_weights`` in tests)."""
+    return is_learned(backend) and checkpoint_value(flow_cfg, backend) in (None, "")
 
 
 def expected_weight_file(backend: str) -> str:

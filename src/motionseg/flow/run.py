@@ -77,15 +77,17 @@ def run_flow(
     backend: str,
     gaps: list[int],
     *,
-    seed: int = 0,
+    seed: int | None = 0,
     threads: int | None = None,
     flow_backend: FlowBackend | None = None,
 ) -> None:
     """Compute forward and backward flow of every gap for one ingested sequence and write a flow directory.
 
     frames_npz: ``results/{dataset}/frames/{sequence}.npz``; out_dir: the flow directory (written atomically);
-    flow_cfg: the validated ``flow`` config section; backend: a backend name (``dis``, ``raft_large``, ...); gaps:
-    positive frame gaps. ``seed`` seeds random weights (tests only); ``threads`` caps torch/OpenCV threads;
+    flow_cfg: the validated ``flow`` config section, or what ``backend`` reads of it
+    (:func:`motionseg.flow.config.backend_config`); backend: a backend name (``dis``, ``raft_large``, ...); gaps:
+    positive frame gaps. ``seed`` seeds random weights (tests only; None where the backend reads none); ``threads``
+    caps torch/OpenCV threads;
     ``flow_backend`` reuses an already built backend (benchmarks, tests). Flow is stored at the frames' working
     resolution (h, w), in pixels of that resolution, after computing it at ``flow.compute_height`` rows (from the
     original frames, re-read from the sources the manifest names, when that is finer than the working frames).
@@ -102,7 +104,7 @@ def run_flow(
     if threads is not None:
         torch.set_num_threads(int(threads))
         cv2.setNumThreads(int(threads))
-    fb = flow_backend if flow_backend is not None else get_backend(backend, flow_cfg, seed=seed)
+    fb = flow_backend if flow_backend is not None else get_backend(backend, flow_cfg, seed=seed or 0)
     compute_hw = working_size(h, w, flow_cfg["compute_height"])
     if compute_hw[0] > h and h < ing.orig_hw[0]:
         # finer than the ingested frames: compute on the original frames, not on upsampled working frames

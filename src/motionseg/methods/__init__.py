@@ -1,12 +1,14 @@
 """Per-sequence segmentation methods that need no training across sequences.
 
 ``run_method(method, frames_npz, flow_dir, out_mask_dir, method_cfg, seed)`` is the one entry point the ``segment``
-rule calls for every method in :data:`METHODS`; ``method_cfg`` is :func:`method_config` of the validated config: the method's
-section (``bgfit``, ``kmeans`` or ``cluster``) with the shared ``evidence`` and ``refine`` sections nested in it.
+rule calls for every method in :data:`METHODS`; ``method_cfg`` is :func:`method_config` of the validated config: what
+the method reads of its section (``bgfit``, ``kmeans`` or ``cluster``), with the shared ``evidence`` and ``refine``
+sections nested in it where it reads them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,24 +27,47 @@ METHODS: dict[str, dict[str, bool]] = {
     "clusternet-oracle": {"uses_tracks": False, "oracle": True, "gpu": True},
 }
 
-# method name -> config section it reads
-CONFIG_SECTION: dict[str, str] = {
-    "bgfit": "bgfit",
-    "kmeans": "kmeans",
-    "clusternet-online": "cluster",
-    "clusternet-offline": "cluster",
-    "clusternet-oracle": "cluster",
+# Keys of the ``cluster`` section that only some ClusterNet modes read (every mode reads the other keys).
+CLUSTER_KEY_GROUPS: dict[str, tuple[str, ...]] = {
+    # the causal schedule and colour memory: clusternet-online only
+    "online": ("online_iters", "warmup_iters", "batch_frames", "colour_memory"),
+    # whole-sequence pre-training and per-frame steps: clusternet-offline and clusternet-oracle
+    "pretrained": ("pretrain_epochs", "pretrain_batch", "iters_per_frame"),
+    # the GT-free foreground rule: the GT-free modes (the oracle takes the foreground from the GT)
+    "gt_free_rule": ("fg_threshold", "fg_softness", "residual_weight", "pixel_weight", "temporal_weight"),
 }
 
 
-# config sections every evidence-based method reads besides its own (nested under these names)
-SHARED_SECTIONS = ("evidence", "refine")
+@dataclass(frozen=True)
+class MethodSettings:
+    """What a per-sequence method reads from the config: its ``section``, of a shared section (``cluster``) only
+    the keys of ``groups`` besides the keys every mode reads (:data:`CLUSTER_KEY_GROUPS`), and the ``shared``
+    sections nested under their own names (``evidence``, ``refine``)."""
+
+    section: str
+    groups: tuple[str, ...] = ()
+    shared: tuple[str, ...] = ()
+
+
+METHOD_SETTINGS: dict[str, MethodSettings] = {
+    "bgfit": MethodSettings("bgfit", shared=("evidence", "refine")),
+    "kmeans": MethodSettings("kmeans"),
+    "clusternet-online": MethodSettings("cluster", ("online", "gt_free_rule"), ("evidence", "refine")),
+    "clusternet-offline": MethodSettings("cluster", ("pretrained", "gt_free_rule"), ("evidence", "refine")),
+    "clusternet-oracle": MethodSettings("cluster", ("pretrained",)),
+}
 
 
 def method_config(config: dict, method: str) -> dict:
-    """The config a per-sequence method runs with: its own section plus the shared ``evidence`` and ``refine``
-    sections nested under those names (kmeans ignores them)."""
-    return {**config[CONFIG_SECTION[method]], **{k: config[k] for k in SHARED_SECTIONS}}
+    """The settings one segment job of ``method`` reads (:data:`METHOD_SETTINGS`): its section without the keys
+    only other modes read, plus the shared sections it reads nested under their names; so an edit of one method's
+    settings reruns only that method's jobs."""
+    spec = METHOD_SETTINGS[method]
+    skip = set()
+    if spec.section == "cluster":
+        skip = {k for group, keys in CLUSTER_KEY_GROUPS.items() if group not in spec.groups for k in keys}
+    own = {k: v for k, v in config[spec.section].items() if k not in skip}
+    return {**own, **{k: config[k] for k in spec.shared}}
 
 
 def open_inputs(frames_npz: str | Path, flow_dir: str | Path) -> tuple[Ingested, FlowSource]:

@@ -10,8 +10,7 @@ Imports are lazy so that ``import motionseg.report`` does not pull in matplotlib
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from motionseg.lazy import lazy_attributes
 
 __all__ = ["collect_provenance", "render_flow_strip", "render_overlay", "run_report"]
 
@@ -23,7 +22,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'motionseg.report' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

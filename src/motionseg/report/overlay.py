@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import cv2
@@ -70,9 +70,39 @@ def gif_page(gif: str | Path, out_html: str | Path, title: str) -> None:
         tmp.write_text(page)
 
 
+def write_overlay_video(frames: Iterable[np.ndarray], out_mp4: str | Path, fps: float) -> int:
+    """Write RGB frames (uint8 [h, w, 3] each, all the same size) to an MP4 file (OpenCV ``mp4v`` codec), atomically.
+
+    An odd height or width is padded by one black row / column (the codec needs even sizes). Returns the number of
+    frames written; raises InputError naming ``out_mp4`` when OpenCV cannot write it or there is no frame.
+    """
+    out_mp4 = Path(out_mp4)
+    n = 0
+    with atomic_path(out_mp4) as tmp:
+        writer = None
+        try:
+            for frame in frames:
+                fh, fw = frame.shape[:2]
+                if writer is None:
+                    size = (fw + fw % 2, fh + fh % 2)
+                    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
+                    if not writer.isOpened():
+                        raise InputError(out_mp4, "OpenCV cannot write an mp4v video here")
+                padded = cv2.copyMakeBorder(frame, 0, size[1] - fh, 0, size[0] - fw, cv2.BORDER_CONSTANT, value=0)
+                writer.write(cv2.cvtColor(padded, cv2.COLOR_RGB2BGR))
+                n += 1
+        finally:
+            if writer is not None:
+                writer.release()
+        if n == 0:
+            raise InputError(out_mp4, "no frame to write")
+    return n
+
+
 def render_overlay(frames_npz: str | Path, mask_dir: str | Path, gt_paths: Mapping | str | None,
                    out_gif: str | Path, fps: float = 6.0, max_frames: int = 100, max_width: int = 480,
-                   out_html: str | Path | None = None) -> None:
+                   out_html: str | Path | None = None, out_mp4: str | Path | None = None,
+                   video_fps: float = 24.0) -> None:
     """Write an animated GIF of one sequence: frame, predicted mask (red fill and contour), GT contour (green).
 
     frames_npz: ingested frames (uint8 [T, h, w, 3] at working resolution); mask_dir: mask directory (bool masks
@@ -82,6 +112,8 @@ def render_overlay(frames_npz: str | Path, mask_dir: str | Path, gt_paths: Mappi
     :func:`motionseg.io.datasets.read_gt_entry`. fps: frames per second of the GIF; max_frames: at most this many frames,
     evenly subsampled; max_width: frames wider than this (px) are downscaled. A caption bar names each frame.
     out_html: also write an HTML page showing the GIF inline (see :func:`gif_page`), for the Snakemake report.
+    out_mp4: also write an MP4 video (see :func:`write_overlay_video`) of EVERY frame at the ingested size, at
+    ``video_fps`` frames per second, with no caption bar.
     """
     ing = load_ingested(frames_npz)
     masks = read_mask_dir(mask_dir, with_probs=False)
@@ -112,6 +144,14 @@ def render_overlay(frames_npz: str | Path, mask_dir: str | Path, gt_paths: Mappi
     with atomic_path(out_gif) as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps),
                        loop=0, optimize=False)
+    if out_mp4 is not None:
+        def all_frames():
+            for t, name in enumerate(ing.names):
+                pred = _resize_mask(masks.fg[index[name]], (h, w))
+                yield overlay_frame(ing.frames[t], pred, _resize_mask(read_gt_entry(gt[name], encoding), (h, w))
+                                    if name in gt else None)
+
+        write_overlay_video(all_frames(), out_mp4, video_fps)
     if out_html is not None:
         method = masks.meta.get("method", Path(mask_dir).parent.name)
         gif_page(out_gif, out_html, f"{ing.manifest.get('sequence', Path(out_gif).stem)} · method {method}: "

@@ -380,11 +380,12 @@ def generate_sequence(
 def run_synth(synthetic_cfg: dict, root: str | Path, name: str) -> None:
     """Rule entry point: generate sequence ``name`` (``synth_<index>``) of a synthetic dataset under ``root``.
 
-    synthetic_cfg: the dataset's ``synthetic`` block (n_sequences, n_frames, height, width, seed).
+    synthetic_cfg: the dataset's ``synthetic`` block (n_frames, height, width, seed; with ``n_sequences`` the index is
+    checked against it: the workflow leaves it out, its plan lists only that many sequences).
     """
     index = sequence_index(name)
-    n_seq = int(synthetic_cfg["n_sequences"])
-    if index >= n_seq:
+    n_seq = synthetic_cfg.get("n_sequences")
+    if n_seq is not None and index >= int(n_seq):
         raise ConfigError("synthetic.n_sequences", f"sequence {name} is outside the {n_seq} configured sequences")
     generate_sequence(
         root,

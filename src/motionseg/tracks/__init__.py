@@ -8,8 +8,9 @@ cheaply; ``run_tracks`` and ``render_track_overlay`` are imported on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from motionseg.lazy import lazy_attributes
 from motionseg.tracks.config import BACKENDS, is_learned, validate_tracks_config
 from motionseg.tracks.store import (
     TrackSet,
@@ -41,9 +42,4 @@ __all__ = [
 _LAZY = {"run_tracks": "motionseg.tracks.run", "render_track_overlay": "motionseg.tracks.overlay"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'motionseg.tracks' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

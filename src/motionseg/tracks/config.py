@@ -28,6 +28,23 @@ COTRACKER_BACKENDS: dict[str, CoTrackerSpec] = {
 FLOWCHAIN = "flowchain"
 BACKENDS: tuple[str, ...] = (FLOWCHAIN, *COTRACKER_BACKENDS)
 
+# Keys of the ``tracks`` section every tracker reads (seed grid, query frames, clip length).
+SHARED_KEYS = ("grid_stride", "query_stride", "window")
+# Keys read only by flowchain (forward-backward and motion-boundary checks) ...
+FLOWCHAIN_KEYS = ("fb_alpha", "fb_beta", "mb_alpha", "mb_beta")
+# ... and only by the CoTracker backends (weights, their digest, the code, the torch device).
+COTRACKER_KEYS = ("checkpoint", "checkpoint_sha256", "cotracker_repo", "device")
+
+
+def backend_config(tracks_cfg: dict, backend: str) -> dict:
+    """What one tracks job of ``backend`` reads from the ``tracks`` section ``tracks_cfg``: :data:`SHARED_KEYS` plus
+    :data:`FLOWCHAIN_KEYS` (flowchain) or :data:`COTRACKER_KEYS` (CoTracker backends). Never the ``backends`` list
+    nor the other trackers' settings, so that adding a tracker or changing one leaves the others' jobs cached."""
+    if backend not in BACKENDS:
+        raise ConfigError("tracks.backends", f"unknown tracker '{backend}' (known: {', '.join(BACKENDS)})")
+    own = FLOWCHAIN_KEYS if backend == FLOWCHAIN else COTRACKER_KEYS
+    return {k: tracks_cfg[k] for k in (*SHARED_KEYS, *own)}
+
 
 def is_learned(backend: str) -> bool:
     """True for trackers with weights (CoTracker: needs ``tracks.checkpoint`` and, in practice, a GPU)."""

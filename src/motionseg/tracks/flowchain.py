@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from motionseg.io.atomic import atomic_path
-from motionseg.io.errors import InputError
+from motionseg.io.errors import PREEMPT_EXIT_CODE, InputError, Preempted
 from motionseg.tracks.blocks import TrackBlocks
 from motionseg.tracks.queries import new_queries, query_frames
 
@@ -215,7 +215,7 @@ def flowchain_blocks(
 
     With a ``checkpoint`` (whose work dir must be ``workdir``) the sweeps resume from a saved state, and when
     ``checkpoint.stop()`` turns True the state is saved before the next step and
-    :class:`motionseg.workflow.Preempted` is raised (exit status 143).
+    :class:`motionseg.io.errors.Preempted` is raised (exit status 143).
     """
     T, hw = flow.n_frames, flow.hw
     if T < 2:
@@ -284,8 +284,6 @@ def _maybe_preempt(checkpoint: ChainCheckpoint | None, state: _ChainState) -> No
     """Save ``state`` and raise Preempted when the checkpoint's stop flag is set."""
     if checkpoint is None or not checkpoint.stop():
         return
-    from motionseg.workflow import PREEMPT_EXIT_CODE, Preempted
-
     checkpoint.save(state)
     log.warning("SIGTERM: flowchain progress saved in %s (%s sweep, frame %d), exiting", checkpoint.workdir,
                 state.phase, state.t)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from motionseg.io.errors import ConfigError, InputError
+from motionseg.io.errors import ConfigError, InputError, Preempted
 from motionseg.io.ingest_format import Ingested, load_ingested
 from motionseg.tracks.blocks import TrackBlocks
 from motionseg.tracks.config import BACKENDS, COTRACKER_BACKENDS, FLOWCHAIN
@@ -23,7 +23,6 @@ from motionseg.tracks.flowchain import (
     flowchain_blocks,
 )
 from motionseg.tracks.store import save_track_rows
-from motionseg.workflow import Preempted
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -111,7 +110,7 @@ def run_tracks(
     original-frame pixels. Bad input raises InputError naming the file; nothing is written then.
 
     Preemption (flowchain): SIGTERM saves the progress in :func:`work_dir_for` ``(out_path)`` and raises
-    :class:`motionseg.workflow.Preempted` (exit status 143); rerunning with the same inputs and settings resumes there
+    :class:`motionseg.io.errors.Preempted` (exit status 143); rerunning with the same inputs and settings resumes there
     and writes the same file as an uninterrupted run. The work dir is removed when the track file is written or the
     run fails with an error. (CoTracker backends are not checkpointed: SIGTERM ends them, the rerun starts over.)
     """

@@ -15,7 +15,7 @@ from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested, load_ingested
 from motionseg.io.masks import fg_from_probs, read_mask_dir, write_mask_dir
 from motionseg.methods.refine import refine_prob
-from motionseg.plan import BOOT_SUFFIX
+from motionseg.train.config import BOOT_SUFFIX, refine_applies
 from motionseg.train.data import resize_flow
 from motionseg.train.loop import METHODS, model_from_cfg, train_model
 from motionseg.train.segment import FG_RULE_BOOT, FG_RULE_BORDER, foreground_segments, predict_probs
@@ -174,13 +174,6 @@ def refine_foreground(probs: np.ndarray, fg_seg: np.ndarray, ing: Ingested, refi
     ref = np.stack([refine_prob(p, f, refine_cfg, seed + t) for t, (p, f) in enumerate(zip(fgp, ing.frames,
                                                                                           strict=True))])
     return fg_from_probs(ref[:, None], np.array([True]), ing.orig_hw)
-
-
-def refine_applies(refine_masks: bool | list[str], method: str) -> bool:
-    """Whether ``train.refine_masks`` (true, false, or a list of trained method names) asks to refine ``method``."""
-    if isinstance(refine_masks, bool):
-        return refine_masks
-    return method in refine_masks
 
 
 def run_segment(ckpt: str | Path, frames_npz: str | Path, out_mask_dir: str | Path, train_cfg: dict, seed: int,

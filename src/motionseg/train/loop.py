@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from motionseg.device import select_device
 from motionseg.io.atomic import atomic_path
-from motionseg.io.errors import ConfigError
+from motionseg.io.errors import ConfigError, Preempted
 from motionseg.losses import (
     flow_reconstruction_loss,
     pseudo_label_loss,
@@ -30,7 +30,7 @@ from motionseg.losses import (
     truncated_nuclear_norm,
 )
 from motionseg.models import build_model
-from motionseg.plan import INFERENCE_ONLY_KEYS
+from motionseg.train.config import INFERENCE_ONLY_KEYS
 from motionseg.train.data import (
     SequenceData,
     TrackData,
@@ -42,7 +42,6 @@ from motionseg.train.data import (
     resize_prob,
     sample_tracks,
 )
-from motionseg.workflow import Preempted
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,124 @@
+"""Every shipped config plans under the SLURM profile (issue 30: "Group score depends on itself").
+
+`snakemake -n --profile slurm` builds the whole DAG with the profile's job groups, which is where a group that
+depends on itself through an outside job (segment -> train -> infer) is refused. Each config of config/ is dry-run
+with its datasets replaced by synthetic ones of the same name, protocol and flow gaps (nothing is submitted, no
+frames are read), with the real profile alone and with the local test cluster's overrides on top. A control run with
+the old grouping (infer, evaluate and overlay of trained methods in `score`) must fail, so that these tests can fail.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workflow_utils import REPO, copy_workflow, snakemake, write_config
+
+pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install snakemake-executor-plugin-slurm")
+
+PROFILE = str(REPO / "slurm")
+TEST_PROFILE = str(REPO / "slurm" / "testing" / "profile")
+EXAMPLES = sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name not in ("schema.yaml", "davis_gpu.yaml"))
+CYCLE = "depends on itself"
+
+
+def synthetic_datasets(config_file: str) -> dict:
+    """Override of a config's `datasets`: each dataset becomes a 2-sequence synthetic one of the same name, keeping
+    its protocol and flow gaps (the DAG's shape: methods, backends, gaps, scored sequences)."""
+    cfg = yaml.safe_load((REPO / "config" / config_file).read_text())
+    datasets = cfg.get("datasets") or yaml.safe_load((REPO / "config" / "config.yaml").read_text())["datasets"]
+    out = []
+    for ds in datasets:
+        entry = {k: v for k, v in ds.items() if k in ("name", "protocol", "flow_gaps")}
+        entry |= {"layout": "davis", "root": f"results/data/{ds['name']}",
+                  "synthetic": {"n_sequences": 2, "n_frames": 20, "height": 64, "width": 96, "seed": 0}}
+        out.append(entry)
+    return {"datasets": out}
+
+
+def gpu_checkpoints(work: Path) -> dict:
+    """Empty stand-ins for the checkpoint files the GPU recipe names (the plan only checks that they exist)."""
+    weights = work / "weights"
+    weights.mkdir(exist_ok=True)
+    names = ("raft_large_C_T_SKHT_V2-ff5fadd5.pth", "scaled_offline.pth", "resnet50.pth")
+    for name in names:
+        (weights / name).write_bytes(b"")
+    return {
+        "flow": {"raft_large": {"checkpoint": str(weights / names[0])}},
+        "tracks": {"checkpoint": str(weights / names[1])},
+        "train": {"backbone_weights": str(weights / names[2])},
+    }
+
+
+def group_jobs(log: str) -> dict[str, int]:
+    """Group jobs per group name in a dry-run log (one SLURM submission each)."""
+    counts: dict[str, int] = {}
+    for name in re.findall(r"^\[[^\]]+\] Group job (\S+)", log, re.MULTILINE):
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return copy_workflow(tmp_path_factory.mktemp("slurm_dag"))
+
+
+def plan(work: Path, configfiles: list[str], *extra: str, test_profile: bool = False):
+    args = ["-n", "--profile", PROFILE]
+    if test_profile:
+        args += ["--workflow-profile", TEST_PROFILE]
+    return snakemake(work, *args, "--configfile", *configfiles, *extra, check=False, timeout=300)
+
+
+@pytest.mark.parametrize("test_profile", [False, True], ids=["profile", "profile+test-cluster"])
+@pytest.mark.parametrize("config_file", EXAMPLES)
+def test_shipped_config_plans_under_the_slurm_profile(work, config_file, test_profile):
+    files = ["config/config.yaml"] if config_file == "config.yaml" else ["config/config.yaml", f"config/{config_file}"]
+    site = write_config(work, synthetic_datasets(config_file), f"site_{config_file}")
+    res = plan(work, [*files, str(site)], test_profile=test_profile)
+    assert res.returncode == 0, res.stdout[-4000:]
+    groups = group_jobs(res.stdout)
+    cfg = yaml.safe_load((REPO / files[-1]).read_text())
+    assert groups.get("prep", 0) >= 1 and groups.get("score", 0) >= 1, groups
+    if any(m in ("gwm", "lrtl", "gwm-boot", "lrtl-boot") for m in cfg.get("methods") or []):
+        assert groups.get("infer", 0) >= 1, groups
+    if (cfg.get("export") or {}).get("enabled"):
+        assert groups.get("export", 0) >= 1, groups
+
+
+@pytest.mark.parametrize("test_profile", [False, True], ids=["profile", "profile+test-cluster"])
+def test_gpu_recipe_plans_under_the_slurm_profile(work, test_profile):
+    site = write_config(work, synthetic_datasets("davis2016.yaml") | gpu_checkpoints(work), "site_gpu.yaml")
+    recipe = ["config/config.yaml", "config/davis2016.yaml", "config/davis_gpu.yaml", str(site)]
+    res = plan(work, recipe, test_profile=test_profile)
+    assert res.returncode == 0, res.stdout[-4000:]
+    # the recipe trains all four networks, two of them on bgfit's masks: a segment job feeds train, infer reads train
+    assert {"prep", "score", "infer"} <= set(group_jobs(res.stdout)), group_jobs(res.stdout)
+    assert "flow=raft_large" in res.stdout and "method=lrtl-boot" in res.stdout
+
+
+def test_the_old_grouping_is_refused(work):
+    """Control: the grouping of issue 30 (trained methods' infer/evaluate/overlay in `score` with segment) forms a
+    cycle through train for a -boot method, and the dry-run reports it; so the tests above would catch it."""
+    site = write_config(work, synthetic_datasets("config.yaml"), "site_old.yaml")
+    prof = yaml.safe_load((REPO / "slurm" / "config.yaml").read_text())
+    groups = prof["groups"] | {"infer": "score", "evaluate_trained": "score", "overlay_trained": "score"}
+    # --groups replaces the profile's whole mapping: give all of it
+    old = ["--groups", *(f"{rule}={group}" for rule, group in groups.items())]
+    res = plan(work, ["config/config.yaml", str(site)], *old)
+    assert res.returncode != 0 and CYCLE in res.stdout, res.stdout[-3000:]
+    # the same old grouping without a -boot method had no cycle: the -boot path is what closes it
+    res = plan(work, ["config/config.yaml", str(site)], *old, "--config", "methods=[bgfit,gwm,lrtl]")
+    assert res.returncode == 0, res.stdout[-3000:]
+
+
+def test_export_of_trained_and_per_sequence_methods_plans(work):
+    """`motionseg segment`'s export folders (config/segment.yaml) read the masks of per-sequence and trained methods;
+    with a -boot method both kinds feed one `export` group stage after `infer`."""
+    site = write_config(work, synthetic_datasets("segment.yaml"), "site_export.yaml")
+    res = plan(work, ["config/config.yaml", "config/segment.yaml", str(site)], "--config", "methods=[bgfit,gwm-boot]")
+    assert res.returncode == 0, res.stdout[-4000:]
+    assert {"prep", "score", "infer", "export"} <= set(group_jobs(res.stdout)), group_jobs(res.stdout)
