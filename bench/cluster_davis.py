@@ -37,7 +37,7 @@ from PIL import Image
 from motionseg.io.ingest_format import Ingested
 from motionseg.io.masks import fg_from_probs
 from motionseg.methods import method_config
-from motionseg.methods.evidence import work_size
+from motionseg.flow.geometry import resize_flow, resize_frames, working_size
 from motionseg.methods.flowsource import ArrayFlowSet, FlowSource, dis_flow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,8 +55,7 @@ def load_sequence(seq: str, height: int | None) -> tuple[Ingested, np.ndarray]:
     if gt.ndim == 4:
         gt = gt.any(-1)
     if height is not None and height != H:
-        w = int(round(W * height / H / 8.0)) * 8
-        frames = np.stack([cv2.resize(f, (w, height), interpolation=cv2.INTER_AREA) for f in frames])
+        frames = resize_frames(frames, working_size(H, W, height))
     ing = Ingested(
         frames=frames,
         names=[p.stem for p in fpaths],
@@ -64,15 +63,6 @@ def load_sequence(seq: str, height: int | None) -> tuple[Ingested, np.ndarray]:
         manifest={"dataset": "davis2016", "sequence": seq, "gt_paths": gt_paths},
     )
     return ing, gt
-
-
-def resize_flow(flow: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Resize flow [H, W, 2] to [h, w, 2] with displacement rescaling."""
-    H, W = flow.shape[:2]
-    out = cv2.resize(flow, (w, h), interpolation=cv2.INTER_AREA)
-    out[..., 0] *= w / W
-    out[..., 1] *= h / H
-    return out
 
 
 def flows_for(seq: str, ing: Ingested, flow_res: str, cache: Path) -> ArrayFlowSet:
@@ -89,8 +79,8 @@ def flows_for(seq: str, ing: Ingested, flow_res: str, cache: Path) -> ArrayFlowS
         fr = ing.frames
     fwd, bwd = [], []
     for t in range(len(fr) - 1):
-        fwd.append(resize_flow(dis_flow(fr[t], fr[t + 1]), h, w))
-        bwd.append(resize_flow(dis_flow(fr[t + 1], fr[t]), h, w))
+        fwd.append(resize_flow(dis_flow(fr[t], fr[t + 1]), (h, w)))
+        bwd.append(resize_flow(dis_flow(fr[t + 1], fr[t]), (h, w)))
     fwd, bwd = np.stack(fwd), np.stack(bwd)
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(path, fwd=fwd.astype(np.float16), bwd=bwd.astype(np.float16))
@@ -194,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         ccfg = method_config(cfg, "clusternet-online")
         med, first, whole = online_latency(FlowSource(fs, len(ing.names), frames=ing.frames), ccfg, args.seed)
         h, w = ing.frames.shape[1:3]
-        wh, ww = work_size(h, w, ccfg["work_height"])
+        wh, ww = working_size(h, w, ccfg["work_height"], enlarge=False)
         print(f"online latency with {h}x{w} frames, evidence and clustering at {wh}x{ww} ({seqs[0]}): {med:.3f} s/frame "
               f"(median after step 1; step 1: {first:.2f} s; whole sequence, step 1 included: {whole:.3f} s/frame)")
         if args.reference:

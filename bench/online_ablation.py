@@ -22,8 +22,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import yaml
-from cluster_davis import DATA, REPO, j_official, load_sequence, resize_flow
+from cluster_davis import DATA, REPO, j_official, load_sequence
 
+from motionseg.flow.geometry import resize_flow
 from motionseg.methods.evidence import (
     background_residual,
     clean_prob,
@@ -52,8 +53,8 @@ def gap_flows(seq: str, gap: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     path = cache / (f"{stem}.npz" if gap == 1 else f"{stem}_gap{gap}.npz")
     if not path.exists():
         fr = load_sequence(seq, None)[0].frames
-        fwd = [resize_flow(dis_flow(fr[t], fr[t + gap]), *WORK) for t in range(len(fr) - gap)]
-        bwd = [resize_flow(dis_flow(fr[t + gap], fr[t]), *WORK) for t in range(len(fr) - gap)]
+        fwd = [resize_flow(dis_flow(fr[t], fr[t + gap]), WORK) for t in range(len(fr) - gap)]
+        bwd = [resize_flow(dis_flow(fr[t + gap], fr[t]), WORK) for t in range(len(fr) - gap)]
         cache.mkdir(parents=True, exist_ok=True)
         np.savez(path, fwd=np.stack(fwd).astype(np.float16), bwd=np.stack(bwd).astype(np.float16))
     with np.load(path) as z:

@@ -17,6 +17,7 @@ if _SRC not in sys.path:
 validate(config, schema="../config/schema.yaml")
 
 from motionseg.plan import Plan  # noqa: E402  (needs src/ on sys.path)
+from motionseg import paths  # noqa: E402
 from motionseg.flow import validate_flow_config  # noqa: E402
 from motionseg.tracks import validate_tracks_config  # noqa: E402
 

@@ -4,14 +4,14 @@
 
 rule synth:
     output:
-        frames=directory(f"{R}/data/{{dataset}}/JPEGImages/{{sequence}}"),
-        masks=directory(f"{R}/data/{{dataset}}/Annotations/{{sequence}}"),
-        flow_fwd=directory(f"{R}/data/{{dataset}}/Flows_gap1/{{sequence}}"),
-        flow_bwd=directory(f"{R}/data/{{dataset}}/Flows_gap-1/{{sequence}}"),
+        frames=directory(paths.synth(R, "frames")),
+        masks=directory(paths.synth(R, "masks")),
+        flow_fwd=directory(paths.synth(R, "flow_fwd")),
+        flow_bwd=directory(paths.synth(R, "flow_bwd")),
     log:
-        f"{R}/logs/synth/{{dataset}}/{{sequence}}.log",
+        paths.log(R, "synth", paths.SEQ),
     benchmark:
-        f"{R}/benchmarks/synth/{{dataset}}/{{sequence}}.tsv"
+        paths.benchmark(R, "synth", paths.SEQ)
     conda:
         "../envs/core.yaml"
     threads: 1
@@ -29,11 +29,11 @@ rule ingest:
     input:
         sources=ingest_sources,
     output:
-        frames=f"{R}/{{dataset}}/frames/{{sequence}}.npz",
+        frames=paths.frames(R),
     log:
-        f"{R}/logs/ingest/{{dataset}}/{{sequence}}.log",
+        paths.log(R, "ingest", paths.SEQ),
     benchmark:
-        f"{R}/benchmarks/ingest/{{dataset}}/{{sequence}}.tsv"
+        paths.benchmark(R, "ingest", paths.SEQ)
     conda:
         "../envs/core.yaml"
     threads: 1

@@ -11,12 +11,12 @@ rule evaluate:
     input:
         unpack(evaluate_inputs),
     output:
-        scores=f"{R}/{{dataset}}/scores/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.csv",
-        frames=f"{R}/{{dataset}}/scores/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.frames.csv",
+        scores=paths.scores(R),
+        frames=paths.frame_scores(R),
     log:
-        f"{R}/logs/evaluate/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
+        paths.log(R, "evaluate", paths.COMBO_SEQ),
     benchmark:
-        f"{R}/benchmarks/evaluate/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.tsv"
+        paths.benchmark(R, "evaluate", paths.COMBO_SEQ)
     wildcard_constraints:
         method=PLAN_PER_SEQUENCE_METHODS,
     conda:

@@ -4,15 +4,13 @@
 
 rule export:
     input:
-        masks=f"{R}/{{dataset}}/masks/{{flow}}/{{tracks}}/{{method}}/{{sequence}}",
+        masks=paths.masks(R),
     output:
-        export=directory(
-            f"{R}/{{dataset}}/export/{{flow}}/{{tracks}}/{{method}}/{{sequence}}"
-        ),
+        export=directory(paths.export(R)),
     log:
-        f"{R}/logs/export/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
+        paths.log(R, "export", paths.COMBO_SEQ),
     benchmark:
-        f"{R}/benchmarks/export/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.tsv"
+        paths.benchmark(R, "export", paths.COMBO_SEQ)
     conda:
         "../envs/core.yaml"
     threads: 1

@@ -5,11 +5,11 @@ rule flow:
     input:
         frames=rules.ingest.output.frames,
     output:
-        flow=directory(f"{R}/{{dataset}}/flow/{{flow}}/{{sequence}}"),
+        flow=directory(paths.flow(R)),
     log:
-        f"{R}/logs/flow/{{dataset}}/{{flow}}/{{sequence}}.log",
+        paths.log(R, "flow", paths.FLOW_SEQ),
     benchmark:
-        f"{R}/benchmarks/flow/{{dataset}}/{{flow}}/{{sequence}}.tsv"
+        paths.benchmark(R, "flow", paths.FLOW_SEQ)
     conda:
         "../envs/flow.yaml"
     threads: config["resources"]["flow"]["threads"]

@@ -10,43 +10,43 @@ rule report:
         tracks_meta=PLAN.tracks_meta_inputs(),
     output:
         summary=report(
-            f"{R}/reports/summary.csv",
+            paths.report(R, "summary.csv"),
             caption="../report/summary.rst",
             category="Scores",
             labels={"table": "summary"},
         ),
         per_sequence=report(
-            f"{R}/reports/per_sequence.csv",
+            paths.report(R, "per_sequence.csv"),
             caption="../report/per_sequence.rst",
             category="Scores",
             labels={"table": "per sequence"},
         ),
         table=report(
-            f"{R}/reports/table.md",
+            paths.report(R, "table.md"),
             caption="../report/table.rst",
             category="Scores",
             labels={"table": "paper-style"},
         ),
         table_html=report(
-            f"{R}/reports/table.html",
+            paths.report(R, "table.html"),
             caption="../report/table.rst",
             category="Scores",
             labels={"table": "paper-style (web page)"},
         ),
         missing=report(
-            f"{R}/reports/missing.csv",
+            paths.report(R, "missing.csv"),
             caption="../report/missing.rst",
             category="Scores",
             labels={"table": "missing or failed"},
         ),
         provenance=report(
-            f"{R}/reports/provenance.json",
+            paths.report(R, "provenance.json"),
             caption="../report/provenance.rst",
             category="Scores",
             labels={"table": "provenance"},
         ),
         plots=report(
-            directory(f"{R}/reports/plots"),
+            directory(paths.report(R, "plots")),
             patterns=["{kind}__{dataset}__{protocol}__{group}.png"],
             caption="../report/plots.rst",
             category="Plots",
@@ -54,9 +54,9 @@ rule report:
             labels={"plot": "{kind}", "protocol": "{protocol}", "rows": "{group}"},
         ),
     log:
-        f"{R}/logs/report/report.log",
+        paths.log(R, "report", "report"),
     benchmark:
-        f"{R}/benchmarks/report/report.tsv"
+        paths.benchmark(R, "report", "report")
     conda:
         "../envs/core.yaml"
     threads: 1
@@ -76,10 +76,10 @@ rule overlay:
         frames=rules.ingest.output.frames,
         masks=rules.segment.output.masks,
     output:
-        gif=f"{R}/reports/overlays/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.gif",
-        mp4=f"{R}/reports/overlays/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.mp4",
+        gif=paths.overlay(R, "gif"),
+        mp4=paths.overlay(R, "mp4"),
         html=report(
-            f"{R}/reports/overlays/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.html",
+            paths.overlay(R, "html"),
             caption="../report/overlay.rst",
             category="Overlays",
             subcategory="{dataset}",
@@ -91,9 +91,9 @@ rule overlay:
             },
         ),
     log:
-        f"{R}/logs/overlay/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
+        paths.log(R, "overlay", paths.COMBO_SEQ),
     benchmark:
-        f"{R}/benchmarks/overlay/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.tsv"
+        paths.benchmark(R, "overlay", paths.COMBO_SEQ)
     wildcard_constraints:
         method=PLAN_PER_SEQUENCE_METHODS,
     conda:
@@ -120,16 +120,16 @@ rule track_overlay:
         tracks=rules.tracks.output.tracks,
     output:
         gif=report(
-            f"{R}/reports/tracks/{{dataset}}/{{tracks}}/{{sequence}}.gif",
+            paths.track_overlay(R),
             caption="../report/track_overlay.rst",
             category="Tracks",
             subcategory="{dataset}",
             labels={"sequence": "{sequence}", "tracks": "{tracks}"},
         ),
     log:
-        f"{R}/logs/track_overlay/{{dataset}}/{{tracks}}/{{sequence}}.log",
+        paths.log(R, "track_overlay", paths.TRACKS_SEQ),
     benchmark:
-        f"{R}/benchmarks/track_overlay/{{dataset}}/{{tracks}}/{{sequence}}.tsv"
+        paths.benchmark(R, "track_overlay", paths.TRACKS_SEQ)
     conda:
         "../envs/core.yaml"
     threads: 1
@@ -146,16 +146,16 @@ rule flow_strip:
         flow=rules.flow.output.flow,
     output:
         png=report(
-            f"{R}/reports/flow/{{dataset}}/{{flow}}/{{sequence}}.png",
+            paths.flow_strip(R),
             caption="../report/flow_strip.rst",
             category="Flow",
             subcategory="{dataset}",
             labels={"sequence": "{sequence}", "flow": "{flow}"},
         ),
     log:
-        f"{R}/logs/flow_strip/{{dataset}}/{{flow}}/{{sequence}}.log",
+        paths.log(R, "flow_strip", paths.FLOW_SEQ),
     benchmark:
-        f"{R}/benchmarks/flow_strip/{{dataset}}/{{flow}}/{{sequence}}.tsv"
+        paths.benchmark(R, "flow_strip", paths.FLOW_SEQ)
     conda:
         "../envs/core.yaml"
     threads: 1
@@ -177,12 +177,12 @@ rule report_partial:
         flow_meta=PLAN.existing(PLAN.flow_meta_inputs()),
         tracks_meta=PLAN.existing(PLAN.tracks_meta_inputs()),
     output:
-        summary=f"{R}/reports/partial/summary.csv",
-        missing=f"{R}/reports/partial/missing.csv",
+        summary=paths.report(R, "partial/summary.csv"),
+        missing=paths.report(R, "partial/missing.csv"),
     log:
-        f"{R}/logs/report/report_partial.log",
+        paths.log(R, "report", "report_partial"),
     benchmark:
-        f"{R}/benchmarks/report/report_partial.tsv"
+        paths.benchmark(R, "report", "report_partial")
     conda:
         "../envs/core.yaml"
     threads: 1

@@ -1,18 +1,17 @@
 # Stage 3b: masks per sequence. `segment` runs the per-sequence methods (background-motion fit, k-means, ClusterNet
-# modes: motionseg.methods); `infer` applies a trained network (motionseg.train). Both write a mask directory.
+# modes); `infer` applies a trained network (its model is an input). Both call the method registry's one dispatch
+# (motionseg.registry.run_method, scripts/segment.py) and write a mask directory.
 
 
 rule segment:
     input:
         unpack(segment_inputs),
     output:
-        masks=directory(
-            f"{R}/{{dataset}}/masks/{{flow}}/{{tracks}}/{{method}}/{{sequence}}"
-        ),
+        masks=directory(paths.masks(R)),
     log:
-        f"{R}/logs/segment/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
+        paths.log(R, "segment", paths.COMBO_SEQ),
     benchmark:
-        f"{R}/benchmarks/segment/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.tsv"
+        paths.benchmark(R, "segment", paths.COMBO_SEQ)
     wildcard_constraints:
         method=PLAN_PER_SEQUENCE_METHODS,
     conda:
@@ -33,13 +32,11 @@ rule infer:
     input:
         unpack(segment_inputs),
     output:
-        masks=directory(
-            f"{R}/{{dataset}}/masks/{{flow}}/{{tracks}}/{{method}}/{{sequence}}"
-        ),
+        masks=directory(paths.masks(R)),
     log:
-        f"{R}/logs/infer/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.log",
+        paths.log(R, "infer", paths.COMBO_SEQ),
     benchmark:
-        f"{R}/benchmarks/infer/{{dataset}}/{{flow}}/{{tracks}}/{{method}}/{{sequence}}.tsv"
+        paths.benchmark(R, "infer", paths.COMBO_SEQ)
     wildcard_constraints:
         method=PLAN_TRAINED_METHODS,
     conda:
@@ -53,4 +50,4 @@ rule infer:
         cfg=lambda wildcards: PLAN.infer_config(wildcards.method),
         seed=config["seed"],
     script:
-        "../scripts/infer.py"
+        "../scripts/segment.py"

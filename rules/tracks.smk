@@ -5,11 +5,11 @@ rule tracks:
     input:
         unpack(tracks_inputs),
     output:
-        tracks=f"{R}/{{dataset}}/tracks/{{tracks}}/{{sequence}}.npz",
+        tracks=paths.tracks(R),
     log:
-        f"{R}/logs/tracks/{{dataset}}/{{tracks}}/{{sequence}}.log",
+        paths.log(R, "tracks", paths.TRACKS_SEQ),
     benchmark:
-        f"{R}/benchmarks/tracks/{{dataset}}/{{tracks}}/{{sequence}}.tsv"
+        paths.benchmark(R, "tracks", paths.TRACKS_SEQ)
     conda:
         "../envs/tracks.yaml"
     threads: config["resources"]["tracks"]["threads"]

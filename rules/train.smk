@@ -6,11 +6,11 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        model=f"{R}/{{dataset}}/models/{{flow}}/{{tracks}}/{{method}}/model.pt",
+        model=paths.model(R),
     log:
-        f"{R}/logs/train/{{dataset}}/{{flow}}/{{tracks}}/{{method}}.log",
+        paths.log(R, "train", paths.COMBO),
     benchmark:
-        f"{R}/benchmarks/train/{{dataset}}/{{flow}}/{{tracks}}/{{method}}.tsv"
+        paths.benchmark(R, "train", paths.COMBO)
     conda:
         "../envs/train.yaml"
     threads: config["resources"]["train"]["threads"]
@@ -21,6 +21,6 @@ rule train:
     params:
         cfg=lambda wildcards: PLAN.train_config(wildcards.method),
         seed=config["seed"],
-        workdir=lambda wildcards, output: str(Path(output.model).parent / "work"),
+        workdir=lambda wildcards: paths.model_workdir(R, **wildcards),
     script:
         "../scripts/train.py"

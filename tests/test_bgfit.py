@@ -13,7 +13,8 @@ import motionseg.flow
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested, save_ingested
 from motionseg.io.masks import read_mask_dir
-from motionseg.methods import METHODS, run_method
+from motionseg.methods import run_method
+from motionseg.registry import METHODS
 from motionseg.methods import method_config
 from motionseg.methods.bgfit import bgfit_sequence
 from motionseg.methods.evidence import fit_background, homography_flow
@@ -91,7 +92,8 @@ def test_run_method_bgfit_writes_mask_dir(tmp_path: Path, monkeypatch: pytest.Mo
     assert list(ms.fg_segments) == [False, True]
     assert ms.meta["oracle"] is False and ms.meta["method"] == "bgfit"
     assert jaccard(ms.fg[0][::2, ::2], gt[0]) > 0.7
-    assert not METHODS["bgfit"]["oracle"] and not METHODS["bgfit"]["uses_tracks"]
+    assert not METHODS["bgfit"].oracle and not METHODS["bgfit"].uses_tracks
+    assert ms.meta["mode"] == METHODS["bgfit"].mode
     assert json.loads((tmp_path / "masks" / "meta.json").read_text())["fg_rule"]
 
 

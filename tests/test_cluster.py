@@ -19,7 +19,8 @@ from motionseg.cluster.run import online_steps, run_clusternet
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested, save_ingested
 from motionseg.io.masks import read_mask_dir
-from motionseg.methods import METHODS, run_method
+from motionseg.methods import run_method
+from motionseg.registry import METHODS
 from motionseg.methods.flowsource import dis_flow, dis_flowset
 from motionseg.methods.kmeans import kmeans_sequence
 
@@ -222,8 +223,8 @@ def test_oracle_mode_is_flagged_and_gt_free_modes_never_read_gt(
     npz = _write_sequence(tmp_path, frames, gt, gt_exists=True)
     run_method("clusternet-oracle", npz, tmp_path / "flow", tmp_path / "oracle", FAST, seed=0)
     ms = read_mask_dir(tmp_path / "oracle")
-    assert ms.meta["oracle"] is True and ms.meta["mode"] == "paper-oracle" and ms.meta["oracle_reason"]
-    assert METHODS["clusternet-oracle"]["oracle"] and not METHODS["clusternet-online"]["oracle"]
+    assert ms.meta["oracle"] is True and ms.meta["mode"] == "oracle" == METHODS["clusternet-oracle"].mode and ms.meta["oracle_reason"]
+    assert METHODS["clusternet-oracle"].oracle and not METHODS["clusternet-online"].oracle
     assert np.mean([jaccard(a, b) for a, b in zip(ms.fg, gt, strict=True)]) > 0.5
 
 

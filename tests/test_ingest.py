@@ -11,7 +11,8 @@ import pytest
 
 from motionseg.io.datasets import get_sequence, load_frames, load_gt
 from motionseg.io.errors import InputError
-from motionseg.io.ingest import resize_frames, run_ingest, working_size
+from motionseg.flow.geometry import resize_frames, working_size
+from motionseg.io.ingest import run_ingest
 from motionseg.io.ingest_format import load_ingested
 from motionseg.synth.corrupt import CORRUPTIONS, corrupt_sequence
 

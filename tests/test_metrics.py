@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from motionseg.cli import main as cli_main
+from motionseg.io.datasets import MASK_ENCODING, read_mask
 from motionseg.io.errors import InputError
 from motionseg.io.masks import MaskSet, write_mask_dir
 from motionseg.metrics import (
@@ -25,7 +26,6 @@ from motionseg.metrics import (
     frame_jf,
     get_protocol,
     jaccard,
-    read_png_mask,
     run_evaluate,
     score_sequence,
     seg2bmap,
@@ -347,24 +347,25 @@ def test_run_evaluate_writes_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 # ---------------------------------------------------------------- PNG folders and the CLI
 
 
-def test_read_png_mask_variants(tmp_path: Path) -> None:
+def test_evaluator_mask_rule_variants(tmp_path: Path) -> None:
+    """The evaluator reads masks with the one reader and the official DAVIS rule: any non-zero value is foreground."""
     lab = np.array([[0, 1], [2, 0]], np.uint8)
     save_png(tmp_path / "l.png", lab * 100)
-    np.testing.assert_array_equal(read_png_mask(tmp_path / "l.png"), lab > 0)
+    np.testing.assert_array_equal(read_mask(tmp_path / "l.png", MASK_ENCODING), lab > 0)
     # palette PNG whose index 0 is drawn white: indices count, not colours
     im = Image.frombytes("P", (2, 2), lab.tobytes())
     im.putpalette([255, 255, 255, 255, 0, 0, 0, 255, 0] + [0] * (253 * 3))
     im.save(tmp_path / "p.png")
-    np.testing.assert_array_equal(read_png_mask(tmp_path / "p.png"), lab > 0)
+    np.testing.assert_array_equal(read_mask(tmp_path / "p.png", MASK_ENCODING), lab > 0)
     rgb = np.zeros((2, 2, 3), np.uint8)
     rgb[0, 1, 2] = 7
     Image.fromarray(rgb).save(tmp_path / "c.png")
-    np.testing.assert_array_equal(read_png_mask(tmp_path / "c.png"), [[False, True], [False, False]])
+    np.testing.assert_array_equal(read_mask(tmp_path / "c.png", MASK_ENCODING), [[False, True], [False, False]])
     Image.fromarray(rgb).save(tmp_path / "fake.png", format="JPEG")
     with pytest.raises(InputError, match="fake.png: not a PNG"):
-        read_png_mask(tmp_path / "fake.png")
+        read_mask(tmp_path / "fake.png")
     with pytest.raises(InputError, match="nothere.png: mask file does not exist"):
-        read_png_mask(tmp_path / "nothere.png")
+        read_mask(tmp_path / "nothere.png")
 
 
 def _write_seq(root: Path, seq: str, masks: dict[str, np.ndarray]) -> None:

@@ -21,7 +21,7 @@ SEQS = ["seq_a", "seq_b", "seq_c"]
 FLOWS = ["dis", "farneback"]
 # (method, tracks template, mode, method-level oracle)
 METHODS = [("bgfit", "none", "", False), ("lrtl", "flowchain-{flow}", "", False),
-           ("clusternet-oracle", "none", "paper-oracle", True)]
+           ("clusternet-oracle", "none", "oracle", True)]
 PROTOCOL = "davis2017-unsup"
 
 

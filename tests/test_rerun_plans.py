@@ -21,7 +21,8 @@ from motionseg.flow.config import backend_config as flow_backend_config
 from motionseg.flow.config import reads_seed
 from motionseg.io.errors import ConfigError
 from motionseg.io.masks import read_mask_dir
-from motionseg.methods import METHOD_SETTINGS, METHODS, method_config, run_method
+from motionseg.methods import method_config, run_method
+from motionseg.registry import METHODS, names
 from motionseg.plan import Plan
 from motionseg.tracks.config import backend_config as tracks_backend_config
 from motionseg.train.config import infer_config, train_config
@@ -95,7 +96,6 @@ def test_tracks_job_reads_its_own_tracker_settings_only() -> None:
 
 
 def test_each_method_reads_only_its_own_settings() -> None:
-    assert set(METHOD_SETTINGS) == set(METHODS)
     kmeans = method_config(CONFIG, "kmeans")
     assert kmeans == CONFIG["kmeans"]  # no evidence or refine: kmeans reads neither
     online, offline, oracle = (method_config(CONFIG, f"clusternet-{m}") for m in ("online", "offline", "oracle"))
@@ -126,20 +126,21 @@ def _panning(tmp_path: Path) -> tuple[Path, Path]:
     return npz, tmp_path / "flow"
 
 
-@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("method", names(kind="per-sequence"))
 def test_segment_job_writes_the_same_masks_from_its_slice(tmp_path: Path, method: str) -> None:
     """A segment job given only its method's slice writes the same masks as one given every section it might read."""
     config = copy.deepcopy(CONFIG)
     config["cluster"].update(channels=[4, 8, 8], warmup_iters=2, iters_per_frame=1, pretrain_epochs=1, threads=1,
                              device="cpu", work_height=None)
     npz, flow = _panning(tmp_path)
-    section = METHOD_SETTINGS[method].section
+    section = METHODS[method].settings.section
     whole = {**config[section], "evidence": config["evidence"], "refine": config["refine"]}
     run_method(method, npz, flow, tmp_path / "whole", whole, seed=0)
     run_method(method, npz, flow, tmp_path / "slice", method_config(config, method), seed=0)
     a, b = read_mask_dir(tmp_path / "whole"), read_mask_dir(tmp_path / "slice")
     assert np.array_equal(a.fg, b.fg) and np.array_equal(a.probs, b.probs)
     assert a.fg.any()  # not a vacuous comparison of two empty results
+    assert a.meta["mode"] == METHODS[method].mode and a.meta["oracle"] == METHODS[method].oracle
 
 
 # ------------------------------------------------------------------------------------------------ data

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from motionseg.flow.geometry import scale_points
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested, save_ingested
 from motionseg.tracks import load_tracks, run_tracks
@@ -116,9 +117,9 @@ class StandInOnline(torch.nn.Module):
 def _gt(tracks: np.ndarray, qf: np.ndarray, scale: float) -> np.ndarray:
     """GT positions [T, N, 2] (output pixels) from each track's query point."""
     T = tracks.shape[0]
-    q_xy = tracks[qf, np.arange(len(qf))] / scale
+    q_xy = scale_points(tracks[qf, np.arange(len(qf))], (1 / scale, 1 / scale))  # working pixels
     dt = (np.arange(T)[:, None] - qf[None, :])[..., None]
-    return (q_xy[None] + dt * VEL) * scale
+    return scale_points(q_xy[None] + dt * VEL, (scale, scale))
 
 
 @pytest.mark.parametrize("online", [False, True])
@@ -149,16 +150,16 @@ def test_adapter_windowing_queries_and_conversion(online):
         assert known[a:b, j].all() and not known[:a, j].any() and not known[b:, j].any()
         assert not vis[:a, j].any() and not vis[b:, j].any()
     gt = _gt(tracks, qf, 2.0)
-    np.testing.assert_allclose(tracks[known], gt[known], atol=0.07)
-    want = gt[..., 0] / 2.0 <= HIDE_X
+    np.testing.assert_allclose(tracks[known], gt[known], atol=1e-3)
+    want = scale_points(gt, (0.5, 0.5))[..., 0] <= HIDE_X
     want[qf, np.arange(len(qf))] = True  # a query point is visible at its query frame (CoTracker echoes it too)
     np.testing.assert_array_equal(vis[known], want[known])
     assert (~want[known]).sum() > 10, "the test must include occluded points"
     # every point once: seeds of a query frame go only to cells that no earlier track visible there covers
     for q in np.unique(qf)[1:]:
         old = (qf < q) & vis[q]
-        cov_old = covered_cells(tracks[q, old] / 2.0, (h, w), 8)
-        cov_new = covered_cells(tracks[q, qf == q] / 2.0, (h, w), 8)
+        cov_old = covered_cells(scale_points(tracks[q, old], (0.5, 0.5)), (h, w), 8)
+        cov_new = covered_cells(scale_points(tracks[q, qf == q], (0.5, 0.5)), (h, w), 8)
         assert not (cov_old & cov_new).any() and (cov_old | cov_new).all()
 
 

@@ -13,18 +13,22 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from motionseg import paths
 from motionseg.io.errors import ConfigError
-from motionseg.train.config import BOOT_SUFFIX, check_workflow_selection, infer_config, train_config
+from motionseg.registry import METHODS, pseudo_label_sources, spec
+from motionseg.train.config import check_workflow_selection, infer_config, train_config
 
-# Methods trained over a whole dataset (motionseg.train); the value says whether the method needs point tracks.
-# The "-boot" variants add a pseudo-label loss towards the masks of the GT-free method named by train.pseudo_labels.
-TRAINED_METHODS: dict[str, bool] = {"gwm": False, "lrtl": True, "gwm-boot": False, "lrtl-boot": True}
 NO_TRACKS = "none"
 
 
 def flow_id(backend: str) -> str:
     """Path-safe id of a flow backend (``ptlflow:flowformer`` -> ``ptlflow-flowformer``)."""
     return backend.replace(":", "-")
+
+
+def _combo(dataset: str, flow: str, tracks: str, method: str, sequence: str) -> dict[str, str]:
+    """The keys of one (dataset, flow, tracks, method, sequence) result, by name (for :mod:`motionseg.paths`)."""
+    return {"dataset": dataset, "flow": flow, "tracks": tracks, "method": method, "sequence": sequence}
 
 
 def _alternation(values: list[str]) -> str:
@@ -48,31 +52,18 @@ class Plan:
         if dupes:
             raise ConfigError("datasets", f"dataset names must be unique, repeated: {sorted(dupes)}")
         for method in config["methods"]:
-            if method not in plan.method_registry:
-                raise ConfigError("methods", f"unknown method '{method}' (known: {sorted(plan.method_registry)})")
-        if any(plan.method_registry[m]["trained"] for m in config["methods"]):
+            if method not in METHODS:
+                raise ConfigError("methods", f"unknown method '{method}' (known: {sorted(METHODS)})")
+        if any(spec(m).trained for m in config["methods"]):
             check_workflow_selection(config["train"])
         if plan.has_boot_methods:
             src = plan.pseudo_source
-            info = plan.method_registry.get(src) if src else None
-            if info is None or info["trained"] or info["oracle"] or info["uses_tracks"]:
+            if src not in pseudo_label_sources():
                 raise ConfigError("train.pseudo_labels", f"the -boot methods need the name of a GT-free per-sequence "
                                   f"method without tracks (e.g. bgfit), got {src!r}")
             if not float(config["train"]["loss_weights"].get("pseudo", 0.0)) > 0:
                 raise ConfigError("train.loss_weights.pseudo", "the -boot methods need a pseudo-label weight > 0")
         return plan
-
-    # ------------------------------------------------------------------ registry
-
-    @cached_property
-    def method_registry(self) -> dict[str, dict[str, bool]]:
-        """method name -> {uses_tracks, oracle, gpu, trained}."""
-        from motionseg.methods import METHODS
-
-        reg = {m: dict(info, trained=False) for m, info in METHODS.items()}
-        for m, uses_tracks in TRAINED_METHODS.items():
-            reg[m] = {"uses_tracks": uses_tracks, "oracle": False, "gpu": True, "trained": True}
-        return reg
 
     # ------------------------------------------------------------------ datasets and sequences
 
@@ -116,7 +107,7 @@ class Plan:
         ds = self.dataset(dataset)
         root = Path(ds["root"])
         if "synthetic" in ds:
-            return [str(root / "JPEGImages" / sequence), str(root / "Annotations" / sequence)]
+            return [str(root / paths.SYNTH_PARTS["frames"] / sequence), str(root / paths.SYNTH_PARTS["masks"] / sequence)]
         from motionseg.io.datasets import source_files
 
         return [str(p) for p in source_files(ds["root"], ds["layout"], sequence)]
@@ -125,7 +116,7 @@ class Plan:
         """Ground-truth files of one sequence (inputs of its evaluation jobs); empty when it has no GT."""
         ds = self.dataset(dataset)
         if "synthetic" in ds:
-            return [str(Path(ds["root"]) / "Annotations" / sequence)]
+            return [str(Path(ds["root"]) / paths.SYNTH_PARTS["masks"] / sequence)]
         from motionseg.io.datasets import gt_files
 
         return [str(p) for p in gt_files(ds["root"], ds["layout"], sequence)]
@@ -165,7 +156,7 @@ class Plan:
 
     @property
     def has_boot_methods(self) -> bool:
-        return any(m.endswith(BOOT_SUFFIX) for m in self.methods)
+        return any(spec(m).pseudo_labels for m in self.methods)
 
     @property
     def pseudo_source(self) -> str | None:
@@ -176,7 +167,7 @@ class Plan:
     def method_regex(self, trained: bool) -> str:
         """Regex alternation of the configured methods that are (or are not) trained networks; the per-sequence
         alternation also holds the pseudo-label source of the ``-boot`` methods (its masks are their inputs)."""
-        names = [m for m in self.methods if self.method_registry[m]["trained"] == trained]
+        names = [m for m in self.methods if spec(m).trained == trained]
         if not trained and self.pseudo_source:
             names.append(self.pseudo_source)
         return _alternation(names)
@@ -233,7 +224,7 @@ class Plan:
         out = []
         for f in self.flows:
             for m in self.methods:
-                if self.method_registry[m]["uses_tracks"]:
+                if spec(m).uses_tracks:
                     out.extend((f, t, m) for t in self.tracks_for_flow(f))
                 else:
                     out.append((f, NO_TRACKS, m))
@@ -255,26 +246,28 @@ class Plan:
 
     # ------------------------------------------------------------------ paths
 
+    # Every path comes from motionseg.paths, the templates the rules use too.
+
     def frames(self, dataset: str, sequence: str) -> str:
-        return f"{self.results}/{dataset}/frames/{sequence}.npz"
+        return paths.frames(self.results, dataset=dataset, sequence=sequence)
 
     def flow(self, dataset: str, flow: str, sequence: str) -> str:
-        return f"{self.results}/{dataset}/flow/{flow}/{sequence}"
+        return paths.flow(self.results, dataset=dataset, flow=flow, sequence=sequence)
 
     def tracks(self, dataset: str, tracks: str, sequence: str) -> str:
-        return f"{self.results}/{dataset}/tracks/{tracks}/{sequence}.npz"
+        return paths.tracks(self.results, dataset=dataset, tracks=tracks, sequence=sequence)
 
     def model(self, dataset: str, flow: str, tracks: str, method: str) -> str:
-        return f"{self.results}/{dataset}/models/{flow}/{tracks}/{method}/model.pt"
+        return paths.model(self.results, dataset=dataset, flow=flow, tracks=tracks, method=method)
 
     def masks(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> str:
-        return f"{self.results}/{dataset}/masks/{flow}/{tracks}/{method}/{sequence}"
+        return paths.masks(self.results, **_combo(dataset, flow, tracks, method, sequence))
 
     def scores(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> str:
-        return f"{self.results}/{dataset}/scores/{flow}/{tracks}/{method}/{sequence}.csv"
+        return paths.scores(self.results, **_combo(dataset, flow, tracks, method, sequence))
 
     def frame_scores(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> str:
-        return f"{self.results}/{dataset}/scores/{flow}/{tracks}/{method}/{sequence}.frames.csv"
+        return paths.frame_scores(self.results, **_combo(dataset, flow, tracks, method, sequence))
 
     def has_gt(self, dataset: str, sequence: str) -> bool:
         """Whether a sequence has ground truth (and is therefore scored); synthetic data always has it."""
@@ -284,13 +277,12 @@ class Plan:
         """Sequences of ``dataset`` with ground truth (the others get masks but no scores)."""
         return [s for s in self.sequences(dataset) if self.has_gt(dataset, s)]
 
+    def scored_keys(self) -> list[tuple[str, str, str, str, str]]:
+        """(dataset, flow, tracks, method, sequence) of every expected score file, in report order."""
+        return [(d, f, t, m, s) for d in self.dataset_names for s in self.scored_sequences(d) for f, t, m in self.combos()]
+
     def all_scores(self) -> list[str]:
-        return [
-            self.scores(d, f, t, m, s)
-            for d in self.dataset_names
-            for s in self.scored_sequences(d)
-            for f, t, m in self.combos()
-        ]
+        return [self.scores(*k) for k in self.scored_keys()]
 
     def unscored_masks(self) -> list[str]:
         """Mask directories of sequences without ground truth (final targets: nothing to score them against)."""
@@ -303,22 +295,21 @@ class Plan:
         ]
 
     def all_frame_scores(self) -> list[str]:
-        return [p[: -len(".csv")] + ".frames.csv" for p in self.all_scores()]
+        return [self.frame_scores(*k) for k in self.scored_keys()]
 
     def expected_rows(self) -> list[dict[str, str]]:
-        """One dict per expected (dataset, sequence, flow, tracks, method): what the report must account for."""
+        """One dict per expected (dataset, sequence, flow, tracks, method): what the report must account for, with
+        the path of its score file (``scores``), so that the report names an absent file without parsing paths."""
         return [
-            {"dataset": d, "sequence": s, "flow": f, "tracks": t, "method": m}
-            for d in self.dataset_names
-            for s in self.scored_sequences(d)
-            for f, t, m in self.combos()
+            {"dataset": d, "sequence": s, "flow": f, "tracks": t, "method": m, "scores": self.scores(d, f, t, m, s)}
+            for d, f, t, m, s in self.scored_keys()
         ]
 
     def overlays(self) -> list[str]:
         """Mask-overlay GIFs: the first ``report.overlays_per_dataset`` sequences of each dataset, every combo."""
         n = int(self.config["report"]["overlays_per_dataset"])
         return [
-            f"{self.results}/reports/overlays/{d}/{f}/{t}/{m}/{s}.gif"
+            self.overlay(d, f, t, m, s)
             for d in self.dataset_names
             for s in self.sequences(d)[:n]
             for f, t, m in self.combos()
@@ -329,7 +320,7 @@ class Plan:
         n = int(self.config["report"]["overlays_per_dataset"])
         used = sorted({t for _, t, _ in self.combos() if t != NO_TRACKS})
         return [
-            f"{self.results}/reports/tracks/{d}/{t}/{s}.gif"
+            paths.track_overlay(self.results, dataset=d, tracks=t, sequence=s)
             for d in self.dataset_names
             for s in self.sequences(d)[:n]
             for t in used
@@ -339,7 +330,7 @@ class Plan:
         """Flow-visualisation strips for the same sequences as :meth:`overlays`, one per flow backend."""
         n = int(self.config["report"]["overlays_per_dataset"])
         return [
-            f"{self.results}/reports/flow/{d}/{f}/{s}.png"
+            paths.flow_strip(self.results, dataset=d, flow=f, sequence=s)
             for d in self.dataset_names
             for s in self.sequences(d)[:n]
             for f in self.flows
@@ -347,11 +338,11 @@ class Plan:
 
     def overlay(self, dataset: str, flow: str, tracks: str, method: str, sequence: str, ext: str = "gif") -> str:
         """Mask-overlay file of one sequence and combination: ``gif``, ``mp4`` or ``html`` (rule ``overlay``)."""
-        return f"{self.results}/reports/overlays/{dataset}/{flow}/{tracks}/{method}/{sequence}.{ext}"
+        return paths.overlay(self.results, ext, **_combo(dataset, flow, tracks, method, sequence))
 
     def export(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> str:
         """Export directory of one mask directory (rule ``export``, :mod:`motionseg.io.export`)."""
-        return f"{self.results}/{dataset}/export/{flow}/{tracks}/{method}/{sequence}"
+        return paths.export(self.results, **_combo(dataset, flow, tracks, method, sequence))
 
     @property
     def export_enabled(self) -> bool:
@@ -384,8 +375,8 @@ class Plan:
 
     def report_outputs(self) -> list[str]:
         """Default targets: the score reports (when anything has GT), overlays, strips, and unscored masks."""
-        base = f"{self.results}/reports"
-        tables = [f"{base}/summary.csv", f"{base}/per_sequence.csv", f"{base}/table.md"] if self.all_scores() else []
+        names = ("summary.csv", "per_sequence.csv", "table.md")
+        tables = [paths.report(self.results, n) for n in names] if self.all_scores() else []
         return [*tables, *self.overlays(), *self.track_overlays(), *self.flow_strips(), *self.unscored_masks()]
 
     # ------------------------------------------------------------------ rule inputs and resources
@@ -401,7 +392,7 @@ class Plan:
         return int(is_learned(self.tracks_backend(tracks)[0]))
 
     def method_gpu(self, method: str) -> int:
-        return int(self.method_registry[method]["gpu"])
+        return int(spec(method).gpu)
 
     def tracks_inputs(self, dataset: str, tracks: str, sequence: str) -> dict[str, str]:
         backend, flow = self.tracks_backend(tracks)
@@ -418,13 +409,13 @@ class Plan:
         }
         if tracks != NO_TRACKS:
             inputs["tracks"] = [self.tracks(dataset, tracks, s) for s in seqs]
-        if method.endswith(BOOT_SUFFIX):
+        if spec(method).pseudo_labels:
             inputs["pseudo"] = [self.masks(dataset, flow, NO_TRACKS, self.pseudo_source, s) for s in seqs]
         return inputs
 
     def segment_inputs(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> dict[str, str]:
         inputs = {"frames": self.frames(dataset, sequence), "flow": self.flow(dataset, flow, sequence)}
-        if self.method_registry[method]["trained"]:
+        if spec(method).trained:
             inputs["model"] = self.model(dataset, flow, tracks, method)
         if tracks != NO_TRACKS:
             inputs["tracks"] = self.tracks(dataset, tracks, sequence)

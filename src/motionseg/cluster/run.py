@@ -1,4 +1,4 @@
-"""ClusterNet modes on one sequence: ``online``, ``offline`` and ``paper-oracle``.
+"""ClusterNet modes on one sequence: ``online``, ``offline`` and ``oracle`` (methods ``clusternet-<mode>``).
 
 - ``online``: truly causal. At step t (t >= 1) only frames t-1 and t are read (through
   :func:`motionseg.methods.flowsource.causal_frame_flow`); the auto-encoder and its optimiser are created at step 1
@@ -7,7 +7,7 @@
   emitted at step 1 (motion needs two frames). See :func:`online_steps`.
 - ``offline``: GT-free; pre-train ``pretrain_epochs`` over all frames of the sequence, then per frame reload the
   pre-trained weights and run ``iters_per_frame`` steps on that frame (the reference protocol, future frames seen).
-- ``paper-oracle``: as offline, but clusters are assigned to foreground with the ground truth
+- ``oracle``: the published protocol, as offline, but clusters are assigned to foreground with the ground truth
   (IoU(GT, c) >= IoU(not GT, c)) and each frame keeps the iteration whose mask has the highest IoU with the GT.
   Labelled ``oracle: true``.
 
@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import copy
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -45,11 +44,11 @@ from motionseg.cluster.net import (
     total_loss,
 )
 from motionseg.device import select_device
-from motionseg.flow.geometry import resize_frames
+from motionseg.flow.geometry import resize_flow, resize_frames, resize_masks, working_size
 from motionseg.io.datasets import read_gt_entry
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested
-from motionseg.methods.evidence import frame_evidence, resize_flow, work_size
+from motionseg.methods.evidence import frame_evidence
 from motionseg.methods.flowsource import FlowSource, frame_flow
 from motionseg.methods.refine import temporal_refine, to_size
 
@@ -170,7 +169,7 @@ def online_steps(src: FlowSource, cfg: dict, seed: int) -> Iterator[tuple[int, n
     for t in tqdm(range(1, T), desc="clusternet-online", unit="frame", leave=False):
         bwd = src.pair(t, t - 1)
         if size is None:
-            size = work_size(*bwd.shape[:2], cfg["work_height"])
+            size = working_size(*bwd.shape[:2], cfg["work_height"], enlarge=False)
         todo: list[tuple[int, np.ndarray]] = []
         if t == 1:
             f0 = resize_flow(src.pair(0, 1), size)
@@ -199,13 +198,13 @@ def online_steps(src: FlowSource, cfg: dict, seed: int) -> Iterator[tuple[int, n
 def offline_probs(
     src: FlowSource, cfg: dict, seed: int, gt: list[np.ndarray | None] | None
 ) -> tuple[list[np.ndarray], dict]:
-    """Offline (gt None) or paper-oracle (gt = bool [h, w] per frame, None where unannotated) ClusterNet.
+    """Offline (gt None) or oracle (gt = bool [h, w] per frame, None where unannotated) ClusterNet.
 
     Returns (fg probability float32 [h, w] per frame, info).
     """
     T = src.n_frames
     flows = [frame_flow(src, t) for t in range(T)]
-    size = work_size(*flows[0].shape[:2], cfg["work_height"])
+    size = working_size(*flows[0].shape[:2], cfg["work_height"], enlarge=False)
     flows = [resize_flow(f, size) for f in flows]
     imgs = [flow_to_wheel(f) for f in flows]
     model, opt = make_model(cfg, seed)
@@ -257,8 +256,7 @@ def load_gt(ing: Ingested, size: tuple[int, int], gt_source: str | Path) -> list
         if p is None:
             out.append(None)
             continue
-        m = read_gt_entry(p, ing.manifest.get("gt_encoding", "auto")).astype(np.uint8)
-        out.append(cv2.resize(m, (size[1], size[0]), interpolation=cv2.INTER_NEAREST) > 0)
+        out.append(resize_masks(read_gt_entry(p, ing.manifest.get("gt_encoding", "auto")), size))
     return out
 
 
@@ -280,13 +278,13 @@ def run_clusternet(
         gt = None
         if mode == "oracle":
             h, w = frame_flow(src, 0).shape[:2]
-            gt = load_gt(ing, work_size(h, w, cfg["work_height"]), gt_source)
+            gt = load_gt(ing, working_size(h, w, cfg["work_height"], enlarge=False), gt_source)
         fg_list, _ = offline_probs(src, cfg, seed, gt)
     p = np.clip(np.stack(fg_list), 0.0, 1.0).astype(np.float32)
     probs = np.stack([1.0 - p, p], axis=1)
     oracle = mode == "oracle"
     meta = {
-        "mode": {"online": "online", "offline": "offline", "oracle": "paper-oracle"}[mode],
+        "mode": mode,
         "oracle": oracle,
         "oracle_reason": (
             "GT cluster->fg assignment (IoU(GT,c) >= IoU(~GT,c)) and best-of-iterations vs GT per frame"
@@ -298,3 +296,14 @@ def run_clusternet(
         "config": cfg,
     }
     return probs, np.array([False, True]), meta
+
+
+def run_method(method: str, inputs: Mapping[str, str | Path], out_mask_dir: str | Path, cfg: dict, seed: int) -> None:
+    """Registry run function of the ``clusternet-<mode>`` methods (:func:`motionseg.registry.run_method`): frames
+    and flow of ``inputs`` -> mask directory; the mode is the registry's ``mode`` of ``method``."""
+    from motionseg.methods import open_inputs, write_result
+    from motionseg.registry import spec
+
+    ing, src = open_inputs(inputs["frames"], inputs["flow"])
+    probs, fg_segments, meta = run_clusternet(src, ing, spec(method).mode, cfg, seed, gt_source=inputs["frames"])
+    write_result(out_mask_dir, ing, probs, fg_segments, {"method": method, "seed": seed, **meta})

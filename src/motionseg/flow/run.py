@@ -105,7 +105,9 @@ def run_flow(
         torch.set_num_threads(int(threads))
         cv2.setNumThreads(int(threads))
     fb = flow_backend if flow_backend is not None else get_backend(backend, flow_cfg, seed=seed or 0)
-    compute_hw = working_size(h, w, flow_cfg["compute_height"])
+    # compute_height equal to the stored rows keeps the stored size (no resampling for a rounded width)
+    compute_height = flow_cfg["compute_height"]
+    compute_hw = (h, w) if compute_height in (None, h) else working_size(h, w, compute_height)
     if compute_hw[0] > h and h < ing.orig_hw[0]:
         # finer than the ingested frames: compute on the original frames, not on upsampled working frames
         from motionseg.io.ingest import load_source_frames

@@ -527,6 +527,11 @@ def frame_size(info: SequenceInfo, name: str | None = None) -> tuple[int, int]:
 # -------------------------------------------------------------------------------------------------------------- GT
 
 
+# How the evaluator and the mask directories read masks: the official DAVIS rule (DAVIS-2016's code: non-zero grey is
+# foreground; DAVIS-2017's: a non-zero palette index is an object, 255 is void). See :func:`read_mask`.
+MASK_ENCODING = "labels"
+
+
 def _is_grey_ramp(palette: list[int] | None, used: np.ndarray) -> bool:
     if palette is None:
         return False
@@ -535,15 +540,23 @@ def _is_grey_ramp(palette: list[int] | None, used: np.ndarray) -> bool:
     return bool(np.all(pal[used] == used[:, None]))
 
 
-def read_mask(path: Path, encoding: str = "auto") -> np.ndarray:
-    """Foreground bool [H, W] of one mask file; InputError if unreadable.
+def read_mask(path: str | Path, encoding: str = "auto") -> np.ndarray:
+    """Foreground bool [H, W] of one mask file: the one mask reader (GT of every layout, the workflow's mask
+    directories, the ``motionseg evaluate`` folders). InputError naming the file if it is missing, unreadable,
+    truncated, or named ``.png`` but not a PNG.
 
-    encoding: ``auto`` (value rules in the module docstring), ``labels`` (any non-zero grey value or non-black
-    colour is foreground) or ``white_background`` (anything but white, i.e. all channels >= 250, is foreground).
+    encoding: ``auto`` (value rules in the module docstring: the dataset default), ``labels`` (:data:`MASK_ENCODING`,
+    the official DAVIS rule: any non-zero grey value, label or non-black colour is foreground, a palette index 255
+    is void unless the palette draws it white) or ``white_background`` (anything but white, i.e. all channels >= 250,
+    is foreground). On DAVIS-2016's annotations (``L``, values 0/255) and on the masks this package writes (``L``,
+    0/255) every encoding gives the same foreground.
     """
     if encoding not in ("auto", "labels", "white_background"):
         raise ValueError(f"unknown mask encoding {encoding!r}")
+    path = Path(path)
     buf = _read_checked(path, "mask")
+    if path.suffix.lower() == ".png" and not buf.getvalue().startswith(_PNG_SIGNATURE):
+        raise InputError(path, "not a PNG file (unreadable or truncated mask: masks named .png must be PNG images)")
     try:
         with Image.open(buf) as im:
             im.load()

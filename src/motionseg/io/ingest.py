@@ -4,36 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from motionseg.flow.geometry import resize_frames, working_size
 from motionseg.io.datasets import SequenceInfo, get_sequence, load_frames
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested, save_ingested
 
 # Sequences at least this long show a progress bar while they are read.
 PROGRESS_MIN_FRAMES = 50
-
-
-def working_size(orig_h: int, orig_w: int, height: int | None) -> tuple[int, int]:
-    """(h, w) working size in px: ``height`` rows, width keeping the aspect ratio rounded to a multiple of 8 (>= 8).
-
-    ``height=None`` keeps the original size.
-    """
-    if height is None:
-        return orig_h, orig_w
-    w = max(8, int(round(orig_w * height / orig_h / 8.0)) * 8)
-    return int(height), w
-
-
-def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize uint8 [T, H, W, 3] frames to ``size`` = (h, w): INTER_AREA when shrinking, INTER_LINEAR otherwise."""
-    h, w = size
-    if frames.shape[1:3] == (h, w):
-        return frames
-    shrink = h * w < frames.shape[1] * frames.shape[2]
-    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in frames])
 
 
 def load_source_frames(ing: Ingested, frames_npz: str | Path) -> np.ndarray:

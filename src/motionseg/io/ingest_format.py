@@ -27,7 +27,8 @@ class Ingested:
 
     @property
     def scale_xy(self) -> tuple[float, float]:
-        """(sx, sy) factors that map working-resolution pixel coordinates to original-resolution ones."""
+        """(sx, sy) = (W / w, H / h): original over working size in px. Coordinates move between the two only through
+        :func:`motionseg.flow.geometry.scale_points` (pixel centres to pixel centres), never as ``x * sx``."""
         h, w = self.frames.shape[1:3]
         return self.orig_hw[1] / w, self.orig_hw[0] / h
 

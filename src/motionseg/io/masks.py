@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from motionseg.io.atomic import atomic_dir
+from motionseg.io.datasets import MASK_ENCODING, read_mask
 from motionseg.io.errors import InputError
 
 
@@ -58,7 +59,8 @@ def write_mask_dir(
 
 
 def read_mask_dir(mask_dir: str | Path, with_probs: bool = True) -> MaskSet:
-    """Read a mask directory written by :func:`write_mask_dir` (or any folder of ``<frame>.png``; nonzero = fg)."""
+    """Read a mask directory written by :func:`write_mask_dir` (or any folder of ``<frame>.png``), every PNG through
+    :func:`motionseg.io.datasets.read_mask` with the official DAVIS rule (``MASK_ENCODING``: non-zero = foreground)."""
     mask_dir = Path(mask_dir)
     if not mask_dir.is_dir():
         raise InputError(mask_dir, "mask directory does not exist")
@@ -68,17 +70,13 @@ def read_mask_dir(mask_dir: str | Path, with_probs: bool = True) -> MaskSet:
     if not pngs:
         raise InputError(mask_dir, "no .png masks in mask directory")
     names = [p.stem for p in pngs]
-    arrays = []
+    arrays: list[np.ndarray] = []
     for p in pngs:
-        try:
-            a = np.asarray(Image.open(p))
-        except Exception as exc:
-            raise InputError(p, f"unreadable mask PNG ({exc})") from exc
-        if arrays and a.shape[:2] != arrays[0].shape[:2]:
+        a = read_mask(p, MASK_ENCODING)
+        if arrays and a.shape != arrays[0].shape:
             raise InputError(p, f"mask is {a.shape[1]}x{a.shape[0]}, the others are {arrays[0].shape[1]}x{arrays[0].shape[0]}")
-        arrays.append(a if a.ndim == 2 else a.any(axis=-1) if a.ndim == 3 else a)
+        arrays.append(a)
     fg = np.stack(arrays)
-    fg = fg > 0
     probs = fg_segments = None
     seg_path = mask_dir / "segments.npz"
     if with_probs and seg_path.exists():

@@ -1,14 +1,16 @@
-"""Per-sequence segmentation methods that need no training across sequences.
+"""Per-sequence segmentation methods that need no training across sequences, and the motion helpers they share.
 
-``run_method(method, frames_npz, flow_dir, out_mask_dir, method_cfg, seed)`` is the one entry point the ``segment``
-rule calls for every method in :data:`METHODS`; ``method_cfg`` is :func:`method_config` of the validated config: what
-the method reads of its section (``bgfit``, ``kmeans`` or ``cluster``), with the shared ``evidence`` and ``refine``
-sections nested in it where it reads them.
+The methods are listed in :mod:`motionseg.registry` (one :class:`~motionseg.registry.MethodSpec` each, with the
+``"module:function"`` it runs). bgfit (:mod:`.bgfit`), kmeans (:mod:`.kmeans`) and ClusterNet
+(:mod:`motionseg.cluster.run`) share the helpers of this package: the flow source (:mod:`.flowsource`), the motion
+evidence (:mod:`.evidence`), the refinement (:mod:`.refine`), and :func:`open_inputs` / :func:`write_result` below.
+This package never imports :mod:`motionseg.cluster` (ClusterNet imports these helpers, not the other way round).
+``method_cfg`` is :func:`method_config` of the validated config: what the method reads of its section (``bgfit``,
+``kmeans`` or ``cluster``), with the shared ``evidence`` and ``refine`` sections nested in it where it reads them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,57 +19,19 @@ from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested, load_ingested
 from motionseg.io.masks import fg_from_probs, write_mask_dir
 from motionseg.methods.flowsource import FlowSource
-
-# name -> what the workflow needs to know to build the DAG
-METHODS: dict[str, dict[str, bool]] = {
-    "bgfit": {"uses_tracks": False, "oracle": False, "gpu": False},
-    "kmeans": {"uses_tracks": False, "oracle": False, "gpu": False},
-    "clusternet-online": {"uses_tracks": False, "oracle": False, "gpu": True},
-    "clusternet-offline": {"uses_tracks": False, "oracle": False, "gpu": True},
-    "clusternet-oracle": {"uses_tracks": False, "oracle": True, "gpu": True},
-}
-
-# Keys of the ``cluster`` section that only some ClusterNet modes read (every mode reads the other keys).
-CLUSTER_KEY_GROUPS: dict[str, tuple[str, ...]] = {
-    # the causal schedule and colour memory: clusternet-online only
-    "online": ("online_iters", "warmup_iters", "batch_frames", "colour_memory"),
-    # whole-sequence pre-training and per-frame steps: clusternet-offline and clusternet-oracle
-    "pretrained": ("pretrain_epochs", "pretrain_batch", "iters_per_frame"),
-    # the GT-free foreground rule: the GT-free modes (the oracle takes the foreground from the GT)
-    "gt_free_rule": ("fg_threshold", "fg_softness", "residual_weight", "pixel_weight", "temporal_weight"),
-}
-
-
-@dataclass(frozen=True)
-class MethodSettings:
-    """What a per-sequence method reads from the config: its ``section``, of a shared section (``cluster``) only
-    the keys of ``groups`` besides the keys every mode reads (:data:`CLUSTER_KEY_GROUPS`), and the ``shared``
-    sections nested under their own names (``evidence``, ``refine``)."""
-
-    section: str
-    groups: tuple[str, ...] = ()
-    shared: tuple[str, ...] = ()
-
-
-METHOD_SETTINGS: dict[str, MethodSettings] = {
-    "bgfit": MethodSettings("bgfit", shared=("evidence", "refine")),
-    "kmeans": MethodSettings("kmeans"),
-    "clusternet-online": MethodSettings("cluster", ("online", "gt_free_rule"), ("evidence", "refine")),
-    "clusternet-offline": MethodSettings("cluster", ("pretrained", "gt_free_rule"), ("evidence", "refine")),
-    "clusternet-oracle": MethodSettings("cluster", ("pretrained",)),
-}
+from motionseg.registry import CLUSTER_KEY_GROUPS, spec
 
 
 def method_config(config: dict, method: str) -> dict:
-    """The settings one segment job of ``method`` reads (:data:`METHOD_SETTINGS`): its section without the keys
-    only other modes read, plus the shared sections it reads nested under their names; so an edit of one method's
-    settings reruns only that method's jobs."""
-    spec = METHOD_SETTINGS[method]
+    """The settings one segment job of per-sequence ``method`` reads (its registry ``settings``): its section
+    without the keys only other modes read, plus the shared sections it reads nested under their names; so an edit of
+    one method's settings reruns only that method's jobs."""
+    settings = spec(method).settings
     skip = set()
-    if spec.section == "cluster":
-        skip = {k for group, keys in CLUSTER_KEY_GROUPS.items() if group not in spec.groups for k in keys}
-    own = {k: v for k, v in config[spec.section].items() if k not in skip}
-    return {**own, **{k: config[k] for k in spec.shared}}
+    if settings.section == "cluster":
+        skip = {k for group, keys in CLUSTER_KEY_GROUPS.items() if group not in settings.groups for k in keys}
+    own = {k: v for k, v in config[settings.section].items() if k not in skip}
+    return {**own, **{k: config[k] for k in settings.shared}}
 
 
 def open_inputs(frames_npz: str | Path, flow_dir: str | Path) -> tuple[Ingested, FlowSource]:
@@ -109,42 +73,14 @@ def run_method(
     method_cfg: dict,
     seed: int,
 ) -> None:
-    """Segment one sequence with ``method`` (a key of :data:`METHODS`) and write ``out_mask_dir``.
+    """Segment one sequence with per-sequence ``method`` and write ``out_mask_dir`` (through the registry's dispatch,
+    :func:`motionseg.registry.run_method`; this signature is for callers outside the workflow).
 
     frames_npz: ingested frames (docs/architecture.md); flow_dir: a flow directory with gap-1 forward and backward
     flow at working resolution; method_cfg: :func:`method_config` of the validated config; seed: global seed.
-    Only ``clusternet-oracle`` reads ground truth (``manifest['gt_paths']``) and its meta.json says ``oracle: true``.
-    ``meta.json`` ``mode``: ``online`` (clusternet-online: causal), ``offline`` (bgfit, kmeans: they use the flow to
-    t+1; clusternet-offline) or ``paper-oracle``. Probabilities are stored at the method's output size (the ingested
-    frame size for bgfit and the GT-free ClusterNet modes, whose output is the GrabCut-refined mask; the internal size
-    for kmeans and clusternet-oracle; ``meta['probs_hw']`` for ClusterNet); the PNG masks are at the original size.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
-    ing, src = open_inputs(frames_npz, flow_dir)
-    if method == "bgfit":
-        from motionseg.methods.bgfit import FG_RULE, bgfit_sequence
+    from motionseg.registry import run_method as dispatch
 
-        probs, info = bgfit_sequence(src, method_cfg, seed)
-        meta = {
-            "method": method,
-            "mode": "offline",
-            "oracle": False,
-            "oracle_reason": None,
-            "seed": seed,
-            "fg_rule": FG_RULE,
-            "config": method_cfg,
-            **info,
-        }
-        write_result(out_mask_dir, ing, probs, np.array([False, True]), meta)
-    elif method == "kmeans":
-        from motionseg.methods.kmeans import kmeans_sequence
-
-        probs, fg_segments, meta = kmeans_sequence(src, method_cfg, seed)
-        write_result(out_mask_dir, ing, probs, fg_segments, {"method": method, "seed": seed, **meta})
-    else:
-        from motionseg.cluster.run import run_clusternet
-
-        mode = method.removeprefix("clusternet-")
-        probs, fg_segments, meta = run_clusternet(src, ing, mode, method_cfg, seed, gt_source=frames_npz)
-        write_result(out_mask_dir, ing, probs, fg_segments, {"method": method, "seed": seed, **meta})
+    if spec(method).kind != "per-sequence":
+        raise ValueError(f"{method!r} is a trained method: it needs a model (motionseg.train.run_segment)")
+    dispatch(method, {"frames": frames_npz, "flow": flow_dir}, out_mask_dir, method_cfg, seed)

@@ -16,10 +16,14 @@ Output: 2 segments (0 = background, 1 = foreground) with probabilities ``[1-p, p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 import numpy as np
 from tqdm import tqdm
 
-from motionseg.methods.evidence import frame_evidence, work_size
+from motionseg.flow.geometry import working_size
+from motionseg.methods.evidence import frame_evidence
 from motionseg.methods.flowsource import FlowSource
 from motionseg.methods.refine import temporal_refine
 
@@ -40,7 +44,7 @@ def bgfit_sequence(src: FlowSource, cfg: dict, seed: int) -> tuple[np.ndarray, d
     T = src.n_frames
     if T < 2:
         raise ValueError(f"bgfit needs at least 2 frames, got {T}")
-    size = work_size(*src.pair(0, 1).shape[:2], cfg["work_height"])
+    size = working_size(*src.pair(0, 1).shape[:2], cfg["work_height"], enlarge=False)
     a = float(cfg["temporal_smoothing"])
     ev_cfg, ref_cfg = cfg["evidence"], cfg["refine"]
     probs: list[np.ndarray] = []
@@ -52,3 +56,23 @@ def bgfit_sequence(src: FlowSource, cfg: dict, seed: int) -> tuple[np.ndarray, d
         out, prev = temporal_refine(p, prev, src, t, a, ref_cfg, seed + t)
         probs.append(np.stack([1.0 - out, out]))
     return np.stack(probs).astype(np.float32), {"n_fit_failures": failures}
+
+
+def run_method(method: str, inputs: Mapping[str, str | Path], out_mask_dir: str | Path, cfg: dict, seed: int) -> None:
+    """Registry run function of ``bgfit`` (:func:`motionseg.registry.run_method`): frames and flow of
+    ``inputs`` -> mask directory, the refined foreground as 2-segment probabilities at the frame size."""
+    from motionseg.methods import open_inputs, write_result
+
+    ing, src = open_inputs(inputs["frames"], inputs["flow"])
+    probs, info = bgfit_sequence(src, cfg, seed)
+    meta = {
+        "method": method,
+        "mode": "offline",
+        "oracle": False,
+        "oracle_reason": None,
+        "seed": seed,
+        "fg_rule": FG_RULE,
+        "config": cfg,
+        **info,
+    }
+    write_result(out_mask_dir, ing, probs, np.array([False, True]), meta)

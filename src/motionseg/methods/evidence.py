@@ -28,6 +28,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from motionseg.flow.geometry import resize_flow
 from motionseg.methods.flowsource import FlowSource
 
 
@@ -65,26 +66,6 @@ def homography_flow(H: np.ndarray, h: int, w: int) -> np.ndarray:
     u = (H[0, 0] * xs + H[0, 1] * ys + H[0, 2]) / den - xs
     v = (H[1, 0] * xs + H[1, 1] * ys + H[1, 2]) / den - ys
     return np.stack([u, v], axis=-1).astype(np.float32)
-
-
-def work_size(h: int, w: int, work_height: int | None) -> tuple[int, int]:
-    """Working (h, w): min(``work_height``, h) (h when None) with the aspect ratio kept, both rounded to multiples of
-    8 (never upsampled beyond that rounding)."""
-    th = h if work_height is None else min(h, int(work_height))
-    tw = w if work_height is None else w * th / h
-    return max(8, round(th / 8) * 8), max(8, round(tw / 8) * 8)
-
-
-def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize flow [H, W, 2] to size (h, w), rescaling the displacements: float32 [h, w, 2]."""
-    H, W = flow.shape[:2]
-    h, w = size
-    if (H, W) == (h, w):
-        return flow.astype(np.float32)
-    out = cv2.resize(flow.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA if h < H else cv2.INTER_LINEAR)
-    out[..., 0] *= w / W
-    out[..., 1] *= h / H
-    return out
 
 
 @lru_cache(maxsize=8)

@@ -10,6 +10,9 @@ background; a cluster is foreground iff its mean flow differs from the backgroun
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 import cv2
 import numpy as np
 from tqdm import tqdm
@@ -60,3 +63,13 @@ def kmeans_sequence(src: FlowSource, cfg: dict, seed: int) -> tuple[np.ndarray, 
     p = np.stack(ps)
     meta = {"mode": "offline", "oracle": False, "oracle_reason": None, "fg_rule": FG_RULE, "config": cfg}
     return np.stack([1.0 - p, p], axis=1), np.array([False, True]), meta
+
+
+def run_method(method: str, inputs: Mapping[str, str | Path], out_mask_dir: str | Path, cfg: dict, seed: int) -> None:
+    """Registry run function of ``kmeans`` (:func:`motionseg.registry.run_method`): frames and flow of ``inputs``
+    -> mask directory (2 segments at the flow's size)."""
+    from motionseg.methods import open_inputs, write_result
+
+    ing, src = open_inputs(inputs["frames"], inputs["flow"])
+    probs, fg_segments, meta = kmeans_sequence(src, cfg, seed)
+    write_result(out_mask_dir, ing, probs, fg_segments, {"method": method, "seed": seed, **meta})

@@ -21,7 +21,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from motionseg.methods.evidence import resize_flow, warp_backward
+from motionseg.flow.geometry import resize_flow
+from motionseg.methods.evidence import warp_backward
 from motionseg.methods.flowsource import FlowSource
 
 

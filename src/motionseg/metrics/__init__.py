@@ -5,13 +5,10 @@ Entry points: :func:`run_evaluate` (workflow rule ``evaluate``), :func:`evaluate
 protocol and selection tables.
 """
 
-from motionseg.metrics.aggregate import GROUP_COLUMNS, aggregate
+from motionseg.metrics.aggregate import aggregate
+from motionseg.metrics.columns import FRAME_COLUMNS, GROUP_COLUMNS, METRIC_COLUMNS, SCORE_COLUMNS, STAT_COLUMNS
 from motionseg.metrics.evaluate import (
-    FRAME_COLUMNS,
-    SCORE_COLUMNS,
-    STAT_COLUMNS,
     evaluate_dirs,
-    read_png_mask,
     run_evaluate,
     score_sequence,
     with_summary_rows,
@@ -23,6 +20,7 @@ from motionseg.metrics.selection import ORACLE_SELECTIONS, SELECTIONS
 __all__ = [
     "FRAME_COLUMNS",
     "GROUP_COLUMNS",
+    "METRIC_COLUMNS",
     "ORACLE_SELECTIONS",
     "PROTOCOLS",
     "SCORE_COLUMNS",
@@ -36,7 +34,6 @@ __all__ = [
     "frame_jf",
     "get_protocol",
     "jaccard",
-    "read_png_mask",
     "run_evaluate",
     "score_sequence",
     "seg2bmap",

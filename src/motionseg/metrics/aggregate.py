@@ -8,9 +8,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from motionseg.metrics.columns import GROUP_COLUMNS
 from motionseg.metrics.protocols import PROTOCOLS
-
-GROUP_COLUMNS: list[str] = ["dataset", "flow", "tracks", "method", "mode", "protocol", "selection", "oracle"]
 
 
 def _group_stats(g: pd.DataFrame) -> dict[str, float | int]:

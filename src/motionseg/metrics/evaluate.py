@@ -15,7 +15,6 @@ GT may be sparse); each protocol then picks the annotated frames it scores.
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import sys
@@ -28,60 +27,23 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
 from motionseg.io.atomic import atomic_path
+from motionseg.io.datasets import MASK_ENCODING, read_mask
 from motionseg.io.errors import ConfigError, InputError
 from motionseg.io.masks import MaskSet, read_mask_dir
+from motionseg.metrics.columns import FRAME_COLUMNS, SCORE_COLUMNS, STAT_COLUMNS
 from motionseg.metrics.jf import DECAY_MODES, frame_jf, sequence_stats
 from motionseg.metrics.protocols import PROTOCOLS, Protocol, get_protocol, video_order
 from motionseg.metrics.selection import ORACLE_SELECTIONS, SELECTIONS, binary_candidates, segment_masks, select
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SIDECARS: frozenset[str] = frozenset({"meta.json", "segments.npz"})  # allowed beside the PNGs of a mask directory
 MISSING_MODES: tuple[str, ...] = ("error", "empty")
-STAT_COLUMNS: list[str] = ["J_mean", "J_recall", "J_decay", "F_mean", "F_recall", "F_decay", "n_frames"]
-KEY_COLUMNS: list[str] = ["dataset", "sequence", "flow", "tracks", "method", "mode", "protocol", "selection", "oracle"]
-SCORE_COLUMNS: list[str] = KEY_COLUMNS + STAT_COLUMNS
-FRAME_COLUMNS: list[str] = KEY_COLUMNS + ["frame", "J", "F", "segment"]
 CHUNK = 8  # frames per worker task
 
 
 # ---------------------------------------------------------------- reading
-
-
-def read_png_mask(path: str | Path) -> np.ndarray:
-    """Foreground of a PNG mask: bool [H, W], True where the pixel is nonzero.
-
-    Palette PNGs are read as indices (index 0 = background), grey PNGs by value, colour PNGs by "any colour channel
-    nonzero" (alpha ignored). Raises InputError naming the file when it is missing, not a PNG or undecodable.
-    """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(path, "mask file does not exist") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read mask file ({exc})") from exc
-    if not data.startswith(PNG_SIGNATURE) or len(data) < 33:
-        raise InputError(path, "not a PNG file (masks must be PNG images)")
-    arr: np.ndarray | None
-    if data[25] == 3:  # IHDR colour type 3 = palette: keep the indices
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                arr = np.asarray(im)
-        except Exception as exc:  # PIL raises several types for corrupt files
-            raise InputError(path, f"cannot decode PNG ({exc})") from exc
-    else:
-        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if arr is None:
-        raise InputError(path, "cannot decode PNG")
-    if arr.ndim == 3:
-        if arr.shape[2] in (2, 4):
-            arr = arr[..., :-1]
-        return arr.any(axis=2)
-    return arr != 0
 
 
 def list_mask_pngs(seq_dir: str | Path) -> dict[str, Path]:
@@ -129,8 +91,8 @@ def _score_path_chunk(chunk: list[tuple[str, str | None, float]]) -> list[tuple[
     out = []
     try:
         for gt_path, pred_path, bound_th in chunk:
-            gt = read_png_mask(gt_path)
-            pred = np.zeros_like(gt) if pred_path is None else read_png_mask(pred_path)
+            gt = read_mask(gt_path, MASK_ENCODING)
+            pred = np.zeros_like(gt) if pred_path is None else read_mask(pred_path, MASK_ENCODING)
             if pred.shape != gt.shape:
                 raise InputError(pred_path, f"mask is {pred.shape[1]}x{pred.shape[0]} (WxH) but its GT {gt_path} is "
                                             f"{gt.shape[1]}x{gt.shape[0]}")
@@ -448,7 +410,7 @@ def run_evaluate(
     per-sequence score CSV (:data:`SCORE_COLUMNS`); eval_cfg: the ``evaluation`` config section; keys: ``dataset,
     flow, tracks, method``; out_frames_csv: optional per-frame CSV (:data:`FRAME_COLUMNS`). Both written atomically.
     """
-    from motionseg.io.datasets import get_sequence, load_gt  # the dataset readers (imported on use)
+    from motionseg.io.datasets import get_sequence, load_gt  # looked up on use (tests stand a fake module in)
 
     protocols = list(_cfg(eval_cfg, "protocols"))
     extra = dataset_cfg.get("protocol")

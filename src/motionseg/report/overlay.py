@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from motionseg.flow.geometry import resize_masks
 from motionseg.io.atomic import atomic_path
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import load_ingested
@@ -25,12 +26,6 @@ def _contour(mask: np.ndarray, thickness: int) -> np.ndarray:
     m = mask.astype(np.uint8)
     k = np.ones((2 * thickness + 1, 2 * thickness + 1), np.uint8)
     return (m > 0) & (cv2.erode(m, k, borderType=cv2.BORDER_CONSTANT, borderValue=0) == 0)
-
-
-def _resize_mask(mask: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    if mask.shape == hw:
-        return mask
-    return cv2.resize(mask.astype(np.uint8), (hw[1], hw[0]), interpolation=cv2.INTER_NEAREST) > 0
 
 
 def overlay_frame(frame: np.ndarray, pred: np.ndarray, gt: np.ndarray | None, thickness: int = 1) -> np.ndarray:
@@ -134,8 +129,8 @@ def render_overlay(frames_npz: str | Path, mask_dir: str | Path, gt_paths: Mappi
         frame = ing.frames[t]
         if size != (h, w):
             frame = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-        pred = _resize_mask(masks.fg[index[name]], size)
-        g = _resize_mask(read_gt_entry(gt[name], encoding), size) if name in gt else None
+        pred = resize_masks(masks.fg[index[name]], size)
+        g = resize_masks(read_gt_entry(gt[name], encoding), size) if name in gt else None
         img = overlay_frame(frame, pred, g)
         label = f"{Path(out_gif).stem} {name}  pred=red  " + ("GT=green" if g is not None else "GT: none")
         images.append(Image.fromarray(np.concatenate([img, _caption_bar(size[1], label)], axis=0)))
@@ -147,8 +142,8 @@ def render_overlay(frames_npz: str | Path, mask_dir: str | Path, gt_paths: Mappi
     if out_mp4 is not None:
         def all_frames():
             for t, name in enumerate(ing.names):
-                pred = _resize_mask(masks.fg[index[name]], (h, w))
-                yield overlay_frame(ing.frames[t], pred, _resize_mask(read_gt_entry(gt[name], encoding), (h, w))
+                pred = resize_masks(masks.fg[index[name]], (h, w))
+                yield overlay_frame(ing.frames[t], pred, resize_masks(read_gt_entry(gt[name], encoding), (h, w))
                                     if name in gt else None)
 
         write_overlay_video(all_frames(), out_mp4, video_fps)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from motionseg.registry import published_columns
+
 BENCHMARKS = ("DAVIS16", "STv2", "FBMS59")
-# canonical method name -> our method names whose column the published figure belongs beside
-PUBLISHED_METHODS = {"MG": ("mg",), "GWM": ("gwm",), "LRTL": ("lrtl",),
-                     "ClusterNet": ("clusternet-oracle", "clusternet-offline", "clusternet-online", "clusternet")}
+# published method name -> our methods whose columns its figures sit beside (registry ``published``; MG has none)
+PUBLISHED_METHODS = published_columns()
 
 _MG_PROTO = "DAVIS scored with fperazzi/davis (first and last frame dropped, mean of sequence means)"
 _MG_ORACLE = "per frame the better of 2 slots is picked against GT"

@@ -102,15 +102,15 @@ def _frames_for(frames: pd.DataFrame, dataset: str, protocol: str, oracle: bool)
 
 def _frame_csvs_to_plot(frame_csvs: Sequence[str | Path], per_sequence: pd.DataFrame, n: int) -> list[str]:
     """The per-frame CSVs the J-over-time plot will draw: those of the first ``n`` sequences (by name) of each
-    dataset, recognised by their results-tree path; paths outside that tree are all kept. Saves reading thousands
-    of files on large datasets."""
+    dataset, recognised by the keys of their first row (:func:`motionseg.report.scores.frame_csv_key`; a file
+    without one is kept, and fails or is skipped when read). Saves reading thousands of files on large datasets."""
     if per_sequence.empty:
         return []
     keep = {(d, s) for d, g in per_sequence.groupby("dataset") for s in sorted(g["sequence"].unique())[:n]}
     out = []
     for p in frame_csvs:
-        key = sc.key_from_score_path(str(p))
-        if key is None or (key[0], key[1]) in keep:
+        key = sc.frame_csv_key(p)
+        if key is None or key in keep:
             out.append(str(p))
     return out
 

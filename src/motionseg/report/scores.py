@@ -7,6 +7,7 @@ Aggregation itself is :func:`motionseg.metrics.aggregate` (mean of sequence mean
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -15,17 +16,16 @@ import pandas as pd
 from tqdm import tqdm
 
 from motionseg.io.errors import InputError
+from motionseg.metrics.columns import GROUP_COLUMNS, KEY_COLUMNS, METRIC_COLUMNS, SCORE_COLUMNS
 
 log = logging.getLogger(__name__)
 
 # identity of one (combination, sequence) result; (KEY_COLS + protocol/selection) identifies one score row
 COMBO_COLS = ["dataset", "flow", "tracks", "method", "mode"]
-ROW_KEY = ["dataset", "sequence", "flow", "tracks", "method", "mode", "protocol", "selection"]
-GROUP_KEY = ["dataset", "flow", "tracks", "method", "mode", "protocol", "selection", "oracle"]
-METRIC_COLS = ["J_mean", "J_recall", "J_decay", "F_mean", "F_recall", "F_decay"]
-SCORE_COLUMNS = ["dataset", "sequence", "flow", "tracks", "method", "mode", "protocol", "selection", "oracle",
-                 *METRIC_COLS, "n_frames"]
-STR_COLS = ["dataset", "sequence", "flow", "tracks", "method", "mode", "protocol", "selection"]
+ROW_KEY = [c for c in KEY_COLUMNS if c != "oracle"]
+GROUP_KEY = GROUP_COLUMNS
+METRIC_COLS = METRIC_COLUMNS
+STR_COLS = ROW_KEY
 EXPECTED_COLS = ["dataset", "sequence", "flow", "tracks", "method"]
 FRAME_REQUIRED = ["dataset", "sequence", "flow", "tracks", "method", "frame", "J"]
 
@@ -116,38 +116,43 @@ def load_scores(score_csvs: Iterable[str | Path]) -> tuple[pd.DataFrame, list[st
 def find_missing(per_sequence: pd.DataFrame, expected: Sequence[dict] | None, absent: Sequence[str]) -> pd.DataFrame:
     """Expected (dataset, sequence, flow, tracks, method) results with no score rows, plus absent score files.
 
-    expected: dicts with at least :data:`EXPECTED_COLS` (extra keys ignored), or None (then only ``absent`` is
-    listed). Returns columns ``dataset, sequence, flow, tracks, method, reason``.
+    expected: dicts with at least :data:`EXPECTED_COLS` (extra keys ignored; ``scores``, the path of its score file,
+    names the absent file in the reason), or None (then only ``absent`` is listed). Keys come from the score rows and
+    the expected dicts, never from a path: an absent file that no expected entry names is listed with empty keys.
+    Returns columns ``dataset, sequence, flow, tracks, method, reason``.
     """
     have = set(map(tuple, per_sequence[EXPECTED_COLS].astype(str).itertuples(index=False, name=None))) \
         if len(per_sequence) else set()
-    rows = []
+    absent_set = {str(p) for p in absent}
+    rows, named = [], set()
     for i, e in enumerate(expected or []):
         lacking = [c for c in EXPECTED_COLS if c not in e]
         if lacking:
             raise InputError("expected", f"entry {i} lacks keys {lacking}: {e}")
         key = tuple(str(e[c]) for c in EXPECTED_COLS)
         if key not in have:
-            rows.append({**dict(zip(EXPECTED_COLS, key, strict=True)), "reason": "no score rows (job failed or "
-                                                                               "not run)"})
-    listed = {tuple(r[c] for c in EXPECTED_COLS) for r in rows}
+            path = str(e.get("scores", ""))
+            reason = f"score file not found: {path}" if path in absent_set else "no score rows (job failed or not run)"
+            named.add(path)
+            rows.append({**dict(zip(EXPECTED_COLS, key, strict=True)), "reason": reason})
     for p in absent:
-        guess = key_from_score_path(p)
-        if guess is not None and guess in listed:
-            continue
-        row = dict(zip(EXPECTED_COLS, guess or ("",) * 5, strict=True))
-        rows.append({**row, "reason": f"score file not found: {p}"})
+        if str(p) not in named:
+            rows.append({**dict.fromkeys(EXPECTED_COLS, ""), "reason": f"score file not found: {p}"})
     out = pd.DataFrame(rows, columns=[*EXPECTED_COLS, "reason"])
     return out.sort_values(EXPECTED_COLS, kind="stable").reset_index(drop=True)
 
 
-def key_from_score_path(path: str) -> tuple[str, ...] | None:
-    """(dataset, sequence, flow, tracks, method) from ``.../{dataset}/scores/{flow}/{tracks}/{method}/{seq}.csv``."""
-    parts = Path(path).parts
-    if len(parts) >= 6 and parts[-5] == "scores":
-        seq = parts[-1].removesuffix(".csv").removesuffix(".frames")
-        return parts[-6], seq, parts[-4], parts[-3], parts[-2]
-    return None
+def frame_csv_key(path: str | Path) -> tuple[str, str] | None:
+    """(dataset, sequence) of a per-frame score CSV, read from its first row (None when it has no row or lacks
+    those columns); reads one line, not the file."""
+    try:
+        with open(path, newline="") as fh:
+            row = next(csv.DictReader(fh), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if not row or "dataset" not in row or "sequence" not in row:
+        return None
+    return row["dataset"], row["sequence"]
 
 
 def missing_counts(summary: pd.DataFrame, expected: Sequence[dict] | None) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from motionseg.registry import METHODS
 from motionseg.report.published import BENCHMARKS, PUBLISHED_METHODS, Published, published_for
 
 _NO_MODE = {"", "none", "default", "-"}
@@ -40,6 +41,22 @@ def add_labels(df: pd.DataFrame) -> pd.DataFrame:
     df["variant"] = [variant_label(m, str(md), t) for m, md, t in zip(df["method"], df["mode"], df["tracks"],
                                                                        strict=True)]
     return df
+
+
+def method_legend(methods: Sequence[str]) -> list[str]:
+    """Markdown lines saying, per method of the tables (registry order; a name the registry lacks is listed as
+    unknown), what it is: kind, supervision, whether it is an oracle itself, whether it reads tracks."""
+    if not methods:
+        return []
+    lines = ["Methods (supervision: what teaches the method; an oracle method's rows are all in the ORACLE tables):", ""]
+    known = [m for m in METHODS if m in set(methods)]
+    for name in known:
+        m = METHODS[name]
+        use = "ORACLE (the ground truth chooses its foreground)" if m.oracle else "GT-free"
+        tracks = ", reads point tracks" if m.uses_tracks else ""
+        lines.append(f"- `{name}`: {m.kind}, supervision {m.supervision}, {use}{tracks}: {m.summary}.")
+    lines += [f"- `{name}`: not a registered method." for name in sorted(set(methods) - set(known))]
+    return [*lines, ""]
 
 
 def _fmt(v: float, scale: float, decimals: int) -> str:
@@ -87,7 +104,7 @@ def published_lines(benchmark: str, our_variants: Sequence[str]) -> list[str]:
     methods = list(dict.fromkeys(p.method for p in figs))
     # our columns first where a published method matches one of our method names
     methods.sort(key=lambda m: min((i for i, v in enumerate(our_variants)
-                                    if v.split(" ")[0] in PUBLISHED_METHODS[m]), default=len(our_variants)))
+                                    if v.split(" ")[0] in PUBLISHED_METHODS.get(m, ())), default=len(our_variants)))
     flows = list(dict.fromkeys(p.flow for p in figs))
     rows = []
     for flow in flows:
@@ -127,6 +144,8 @@ def render_table(summary: pd.DataFrame, report_cfg: Mapping, provenance: Mapping
                   "Cells marked `(n/m seq)` average over fewer sequences than expected.", ""]
     if summary.empty:
         lines += ["No scores were found.", ""]
+    else:
+        lines += method_legend(list(summary["method"].unique()))
     summary = add_labels(summary)
     variants_all = sorted(summary["variant"].unique()) if len(summary) else []
     shown: set[str] = set()

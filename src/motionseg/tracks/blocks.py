@@ -12,14 +12,22 @@ from pathlib import Path
 
 import numpy as np
 
+from motionseg.flow.geometry import scale_points
+
 
 class TrackBlocks:
-    """Output columns, one block per seeding event: positions float16 [T, n, 2] (NaN = unknown), visible [T, n]."""
+    """Output columns, one block per seeding event: positions float32 [T, n, 2] (NaN = unknown), visible [T, n].
+
+    Positions come in as working-resolution pixels and are stored in original-frame pixels, both ways through
+    :func:`motionseg.flow.geometry.scale_points` (pixel centres map to pixel centres); ``scale_xy`` = (sx, sy) is
+    original / working size (``Ingested.scale_xy``).
+    """
 
     def __init__(self, n_frames: int, scale_xy: tuple[float, float], workdir: str | Path | None = None) -> None:
         self.T = n_frames
         self.workdir = None if workdir is None else Path(workdir)
-        self.scale = np.asarray(scale_xy, dtype=np.float32)
+        self.scale = (float(scale_xy[0]), float(scale_xy[1]))
+        self.unscale = (1.0 / self.scale[0], 1.0 / self.scale[1])
         self.xy: list[np.ndarray] = []
         self.vis: list[np.ndarray] = []
         self.qf: list[np.ndarray] = []
@@ -28,7 +36,7 @@ class TrackBlocks:
 
     def add(self, q: int, n: int) -> int:
         """Open a block of n tracks queried at frame q; returns the column of its first track."""
-        self.xy.append(self._alloc((self.T, n, 2), np.float16, np.nan))
+        self.xy.append(self._alloc((self.T, n, 2), np.float32, np.nan))
         self.vis.append(self._alloc((self.T, n), np.bool_, False))
         self.qf.append(np.full(n, q, dtype=np.int32))
         self.offset.append(self.n)
@@ -55,7 +63,7 @@ class TrackBlocks:
         """Record working-pixel positions ``pts`` [K, 2] of global columns ``cols`` [K] at frame t (visible)."""
         starts = np.asarray(self.offset)
         blk = np.searchsorted(starts, cols, side="right") - 1
-        orig = (pts * self.scale).astype(np.float16)
+        orig = scale_points(np.asarray(pts, np.float32), self.scale)
         for b in np.unique(blk):
             sel = blk == b
             local = cols[sel] - starts[b]
@@ -69,12 +77,12 @@ class TrackBlocks:
         n = self.xy[b].shape[1]
         if pts.shape[1] != n or vis.shape != pts.shape[:2]:
             raise ValueError(f"block of {n} tracks, got positions {pts.shape} and visibility {vis.shape}")
-        self.xy[b][t0 : t0 + len(pts)] = (pts * self.scale).astype(np.float16)
+        self.xy[b][t0 : t0 + len(pts)] = scale_points(np.asarray(pts, np.float32), self.scale)
         self.vis[b][t0 : t0 + len(pts)] = vis
 
     def visible_points(self, t: int) -> np.ndarray:
-        """Working-pixel positions float32 [K, 2] of all tracks visible at frame t (up to float16 rounding)."""
-        out = [xy[t][vis[t]].astype(np.float32) / self.scale for xy, vis in zip(self.xy, self.vis, strict=True)]
+        """Working-pixel positions float32 [K, 2] of all tracks visible at frame t (up to float32 rounding)."""
+        out = [scale_points(xy[t][vis[t]], self.unscale) for xy, vis in zip(self.xy, self.vis, strict=True)]
         return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
 
     @property
@@ -83,19 +91,19 @@ class TrackBlocks:
         return np.concatenate(self.qf) if self.qf else np.zeros(0, np.int32)
 
     def rows(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield (positions float16 [N, 2], visible bool [N]) for t = 0..T-1."""
+        """Yield (positions float32 [N, 2], visible bool [N]) for t = 0..T-1."""
         for t in range(self.T):
             if not self.xy:
-                yield np.zeros((0, 2), np.float16), np.zeros(0, bool)
+                yield np.zeros((0, 2), np.float32), np.zeros(0, bool)
                 continue
             yield np.concatenate([b[t] for b in self.xy]), np.concatenate([b[t] for b in self.vis])
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(tracks float16 [T, N, 2], visible bool [T, N], query_frame int32 [N])."""
+        """(tracks float32 [T, N, 2], visible bool [T, N], query_frame int32 [N])."""
         if not self.xy:
-            return (np.zeros((self.T, 0, 2), np.float16), np.zeros((self.T, 0), bool), np.zeros(0, np.int32))
+            return (np.zeros((self.T, 0, 2), np.float32), np.zeros((self.T, 0), bool), np.zeros(0, np.int32))
         qf = self.query_frame
-        xy = np.empty((self.T, self.n, 2), np.float16)
+        xy = np.empty((self.T, self.n, 2), np.float32)
         vis = np.empty((self.T, self.n), bool)
         for b, c0 in enumerate(self.offset):  # copy and free block by block
             n = self.xy[b].shape[1]

@@ -140,9 +140,9 @@ def track_cotracker(
     """Track ``frames`` uint8 [T, h, w, 3] (working resolution) with a CoTracker predictor.
 
     At each query frame q (0, s, 2s, ...) a grid point is seeded in every cell of ``grid_stride`` px that no track
-    visible at q covers; those points are tracked over the clip of ``window`` frames around q. Returns tracks float16
-    [T, N, 2] (x, y) scaled by ``scale_xy`` (NaN outside each track's clip), visible bool [T, N], query_frame int32
-    [N] and the number of tracker passes made.
+    visible at q covers; those points are tracked over the clip of ``window`` frames around q. Returns tracks float32
+    [T, N, 2] (x, y) mapped by ``scale_xy`` through :func:`motionseg.flow.geometry.scale_points` (NaN outside each
+    track's clip), visible bool [T, N], query_frame int32 [N] and the number of tracker passes made.
     """
     blocks, passes = cotracker_blocks(
         predictor, frames, online, grid_stride, query_stride, window, scale_xy, device, progress, workdir
@@ -179,7 +179,7 @@ def cotracker_blocks(
         qt = torch.from_numpy(np.concatenate([np.full((len(new), 1), q - a, np.float32), new], axis=1))[None]
         qt = qt.to(device)
         xy, vis = (run_online if online else run_offline)(predictor, clip, qt)
-        # LRTL clamps coordinates to +-20 frame sizes; do the same so that wild occluded guesses fit float16
+        # LRTL clamps coordinates to +-20 frame sizes; do the same with wild occluded guesses
         xy = np.clip(xy, -20.0 * max(h, w), 21.0 * max(h, w))
         xy[q - a], vis[q - a] = new, True  # a track is exactly at its query point, and visible there
         col0 = blocks.add(q, len(new))

@@ -197,7 +197,7 @@ def track_flowchain(
     """Track a clip by chaining gap-1 flow (see the module docstring).
 
     flow: per-pair flow at working resolution; scale_xy: factors mapping working to output pixels (the ingested
-    ``scale_xy``). Returns tracks float16 [T, N, 2] (x, y) in output pixels, NaN where unknown; visible bool [T, N];
+    ``scale_xy``). Returns tracks float32 [T, N, 2] (x, y) in output pixels, NaN where unknown; visible bool [T, N];
     query_frame int32 [N]. Tracks seeded at frame q are visible at q.
     """
     return flowchain_blocks(flow, params, scale_xy, None, progress).result()
@@ -353,6 +353,8 @@ class ChainCheckpoint:
             blocks.n = int(saved["block_n"].sum())
             if any(a.shape[:2] != (n_frames, len(q)) for a, q in zip(blocks.xy, blocks.qf, strict=True)):
                 raise ValueError("block shapes do not match the clip")
+            if any(a.dtype != np.float32 for a in blocks.xy):
+                raise ValueError("blocks from an older format (positions not float32)")
         except (OSError, KeyError, ValueError) as exc:
             if self.state_path.exists():
                 log.warning("discarding flowchain checkpoint in %s (%s)", self.workdir, exc)

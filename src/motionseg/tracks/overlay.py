@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
+from motionseg.flow.geometry import scale_points
 from motionseg.io.atomic import atomic_path
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import load_ingested
@@ -60,7 +61,7 @@ def render_track_overlay(
         raise InputError(tracks_npz, f"track file has {ts.n_frames} frames, frames file {frames_npz} has {T}")
     cols = pick_tracks(ts.visible, max_tracks)
     sx, sy = ing.scale_xy
-    xy = ts.tracks[:, cols] / np.asarray([sx, sy], np.float32)
+    xy = scale_points(ts.tracks[:, cols], (1.0 / sx, 1.0 / sy))  # original -> working pixels
     vis = ts.visible[:, cols] & np.isfinite(xy).all(axis=2)
     xy = np.nan_to_num(xy)
     w = ing.frames.shape[2]

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import errno
-import hashlib
-import json
 import shutil
-import signal
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from motionseg.io.errors import ConfigError, InputError, Preempted
 from motionseg.io.ingest_format import Ingested, load_ingested
+from motionseg.io.resume import SigtermFlag, fingerprint
 from motionseg.tracks.blocks import TrackBlocks
 from motionseg.tracks.config import BACKENDS, COTRACKER_BACKENDS, FLOWCHAIN
 from motionseg.tracks.flowchain import (
@@ -31,37 +27,6 @@ def work_dir_for(out_path: str | Path) -> Path:
     """The resumable work dir of a track file: ``<dir>/.<name>.partial/`` (hidden; never read as a result)."""
     out_path = Path(out_path)
     return out_path.parent / f".{out_path.name}{PARTIAL_SUFFIX}"
-
-
-def _fingerprint(frames_npz: str | Path, flow_dir: str | Path | None, meta: dict, tracks_cfg: dict) -> str:
-    """sha256 of the frames file, the flow directory's meta.json and file sizes, and the tracker settings."""
-    h = hashlib.sha256()
-    with open(frames_npz, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    if flow_dir is not None and Path(flow_dir).is_dir():
-        for f in sorted(Path(flow_dir).rglob("*")):
-            if f.is_file():
-                h.update(f"{f.relative_to(flow_dir)}:{f.stat().st_size}".encode())
-        meta_json = Path(flow_dir) / "meta.json"
-        if meta_json.is_file():
-            h.update(meta_json.read_bytes())
-    h.update(json.dumps({"meta": meta, "cfg": tracks_cfg}, sort_keys=True, default=str).encode())
-    return h.hexdigest()
-
-
-@contextmanager
-def _sigterm_flag(enabled: bool) -> Iterator[Callable[[], bool]]:
-    """Yield a ``stop()`` poll that turns True once SIGTERM arrived (handler installed in the main thread only)."""
-    flag = {"stop": False}
-    old = None
-    if enabled and threading.current_thread() is threading.main_thread():
-        old = signal.signal(signal.SIGTERM, lambda *_: flag.__setitem__("stop", True))
-    try:
-        yield lambda: flag["stop"]
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
 
 
 def _check_length(frames_npz: str | Path, ing: Ingested, window: int) -> None:
@@ -134,9 +99,10 @@ def run_tracks(
     # flowchain the same work dir holds the checkpoint written on SIGTERM
     work = work_dir_for(out_path)
     resumable = backend == FLOWCHAIN
-    fingerprint = _fingerprint(frames_npz, flow_dir, meta, tracks_cfg) if resumable else ""
-    with _sigterm_flag(resumable) as stop:
-        checkpoint = ChainCheckpoint(work, fingerprint, stop) if resumable else None
+    # sha256 of the frames file, the flow directory (listing and meta.json) and the tracker settings
+    run_id = fingerprint({"meta": meta, "cfg": tracks_cfg}, [frames_npz], [flow_dir]) if resumable else ""
+    with SigtermFlag(resumable) as stop:
+        checkpoint = ChainCheckpoint(work, run_id, stop) if resumable else None
         if checkpoint is None:
             shutil.rmtree(work, ignore_errors=True)
         try:

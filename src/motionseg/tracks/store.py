@@ -2,7 +2,8 @@
 
 One format for every tracker backend (see docs/architecture.md):
 
-- ``tracks``: float16 [T, N, 2], (x, y) in ORIGINAL-frame pixels; NaN where the tracker has no position (before a
+- ``tracks``: float32 [T, N, 2], (x, y) in ORIGINAL-frame pixels (pixel centres at integers, see
+  :func:`motionseg.flow.geometry.scale_points`); NaN where the tracker has no position (before a
   track starts or after it ended);
 - ``visible``: bool [T, N], True where the point is tracked and not occluded;
 - ``query_frame``: int32 [N], the frame at which each track was seeded (it is visible there);
@@ -63,23 +64,21 @@ def check_track_arrays(tracks: np.ndarray, visible: np.ndarray, query_frame: np.
 
 
 def save_tracks(path: str | Path, tracks: np.ndarray, visible: np.ndarray, query_frame: np.ndarray, meta: dict) -> None:
-    """Write a track file atomically (compressed npz; tracks stored as float16).
+    """Write a track file atomically (compressed npz; tracks stored as float32).
 
     tracks: float [T, N, 2] original-frame pixels (NaN where unknown); visible: bool [T, N]; query_frame: int [N].
-    Positions are stored as float16: rounded to 1/8 px below 256 px, 1/4 px below 512, 1/2 px below 1024 and 1 px
-    below 2048 (LRTL stores float16 pixels too).
+    Positions are stored as float32 (LRTL stores float16, which rounds to 1/2 px beyond 512 px: every DAVIS frame is
+    854 px wide, so we do not).
     """
     tracks = np.asarray(tracks)
     visible = np.asarray(visible, dtype=bool)
     query_frame = np.asarray(query_frame, dtype=np.int32)
     check_track_arrays(tracks, visible, query_frame)
-    if np.isfinite(tracks).any() and np.nanmax(np.abs(tracks)) >= 65504:
-        raise ValueError("track coordinates exceed the float16 range")
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(
                 fh,
-                tracks=tracks.astype(np.float16),
+                tracks=tracks.astype(np.float32),
                 visible=visible,
                 query_frame=query_frame,
                 meta=np.asarray(json.dumps(meta, sort_keys=True, default=str)),
@@ -105,15 +104,13 @@ def save_track_rows(
     with atomic_path(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
             with zf.open("tracks.npy", "w", force_zip64=True) as fh:
-                _npy_header(fh, np.float16, (n_frames, n_tracks, 2))
+                _npy_header(fh, np.float32, (n_frames, n_tracks, 2))
                 count = 0
                 for xy, vis in rows():
                     xy = np.asarray(xy)
                     if xy.shape != (n_tracks, 2) or np.shape(vis) != (n_tracks,):
                         raise ValueError(f"row {count}: expected [{n_tracks},2] and [{n_tracks}], got {xy.shape}")
-                    if np.isfinite(xy).any() and np.nanmax(np.abs(xy.astype(np.float32))) >= 65504:
-                        raise ValueError("track coordinates exceed the float16 range")
-                    fh.write(np.ascontiguousarray(xy, dtype=np.float16).tobytes())
+                    fh.write(np.ascontiguousarray(xy, dtype=np.float32).tobytes())
                     count += 1
                 if count != n_frames:
                     raise ValueError(f"got {count} rows for {n_frames} frames")

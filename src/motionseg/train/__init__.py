@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from motionseg.io.errors import Preempted
 from motionseg.lazy import lazy_attributes
-from motionseg.train.config import BOOT_SUFFIX, infer_config, train_config
+from motionseg.train.config import infer_config, train_config
 
 if TYPE_CHECKING:
     from motionseg.train.api import load_checkpoint, run_segment, run_train, split_method
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from motionseg.train.segment import FG_RULE_BOOT, FG_RULE_BORDER, foreground_segments, predict_probs
 
 __all__ = [
-    "BOOT_SUFFIX",
     "FG_RULE_BOOT",
     "FG_RULE_BORDER",
     "Preempted",

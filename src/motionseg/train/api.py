@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from motionseg.device import select_device
+from motionseg.flow.geometry import resize_flow
 from motionseg.io.atomic import atomic_path
 from motionseg.io.checkpoints import load_torch_file
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested, load_ingested
 from motionseg.io.masks import fg_from_probs, read_mask_dir, write_mask_dir
 from motionseg.methods.refine import refine_prob
-from motionseg.train.config import BOOT_SUFFIX, refine_applies
-from motionseg.train.data import resize_flow
-from motionseg.train.loop import METHODS, model_from_cfg, train_model
+from motionseg.registry import names, spec
+from motionseg.train.config import refine_applies
+from motionseg.train.loop import model_from_cfg, train_model
 from motionseg.train.segment import FG_RULE_BOOT, FG_RULE_BORDER, foreground_segments, predict_probs
 
 CKPT_FORMAT = "motionseg-segnet-1"
@@ -30,7 +32,7 @@ def _abs_gaps(cfg: dict) -> list[int]:
 
 def _to_train_res(flow: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """Shrink flow float [n, H, W, 2] to the training resolution at once (keeps memory flat for 480p inputs)."""
-    return np.ascontiguousarray(resize_flow(flow, hw).transpose(0, 2, 3, 1))
+    return resize_flow(flow, hw)
 
 
 def load_inputs(inputs: list[dict], cfg: dict, method: str) -> tuple[list, list, list, list[str]]:
@@ -99,11 +101,12 @@ def load_pseudo_labels(inputs: list[dict], n_frames: list[int]) -> list[np.ndarr
 
 
 def split_method(method: str) -> tuple[str, bool]:
-    """(base method, bootstrapped) of a trained method name: ``gwm``, ``lrtl``, ``gwm-boot`` or ``lrtl-boot``."""
-    base = method.removesuffix(BOOT_SUFFIX)
-    if base not in METHODS:
-        raise ValueError(f"unknown method '{method}' (use {', '.join(METHODS)} or those with {BOOT_SUFFIX})")
-    return base, base != method
+    """(loss set, bootstrapped) of a trained method (registry ``losses`` and ``pseudo_labels``), e.g. ``gwm-boot``
+    -> (``gwm``, True); ValueError for a method that is not trained."""
+    m = spec(method)
+    if m.losses is None:
+        raise ValueError(f"{method!r} is not a trained method (trained: {', '.join(names(kind='trained'))})")
+    return m.losses, m.pseudo_labels
 
 
 def run_train(inputs: list[dict], out_ckpt: str | Path, train_cfg: dict, method: str, seed: int,
@@ -234,3 +237,10 @@ probabilities stay the network's, so the oracle-frame selection scores the raw n
         "selection": prov.get("selection"),
     }
     write_mask_dir(out_mask_dir, ing.names, fg, probs, fg_seg, meta)
+
+
+def run_method(method: str, inputs: Mapping[str, str | Path], out_mask_dir: str | Path, cfg: dict, seed: int) -> None:
+    """Registry run function of the trained methods (:func:`motionseg.registry.run_method`): :func:`run_segment`
+    with the ``model`` and ``frames`` of ``inputs`` (``method`` is the checkpoint's; ``cfg`` is
+    :func:`motionseg.train.config.infer_config`)."""
+    run_segment(inputs["model"], inputs["frames"], out_mask_dir, cfg, seed)

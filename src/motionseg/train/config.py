@@ -7,9 +7,7 @@
 from __future__ import annotations
 
 from motionseg.io.errors import ConfigError
-
-# Suffix of the bootstrapped methods (``gwm-boot``, ``lrtl-boot``): a pseudo-label loss towards another method's masks.
-BOOT_SUFFIX = "-boot"
+from motionseg.registry import spec
 
 # Keys of the train section that only inference reads: they do not change the trained weights.
 INFERENCE_ONLY_KEYS = ("fg_border_frac", "fg_border_ratio", "refine_masks", "tta_flip")
@@ -44,10 +42,10 @@ def refine_applies(refine_masks: bool | list[str], method: str) -> bool:
 def train_config(config: dict, method: str | None = None) -> dict:
     """Settings of :func:`motionseg.train.run_train`: the ``train`` section without :data:`INFERENCE_ONLY_KEYS` (so
     changing an inference setting neither reruns nor invalidates a training run); for a method without the
-    ``-boot`` suffix also without the pseudo-label settings (``pseudo_labels``, ``loss_weights.pseudo``), which it
-    does not use."""
+    pseudo-label loss (registry ``pseudo_labels``: ``gwm-boot``, ``lrtl-boot``) also without the pseudo-label settings
+    (``pseudo_labels``, ``loss_weights.pseudo``), which it does not use."""
     cfg = {k: v for k, v in config["train"].items() if k not in INFERENCE_ONLY_KEYS}
-    if method is not None and not method.endswith(BOOT_SUFFIX):
+    if method is not None and not spec(method).pseudo_labels:
         cfg.pop("pseudo_labels", None)
         cfg["loss_weights"] = {k: v for k, v in cfg["loss_weights"].items() if k != "pseudo"}
     return cfg

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from motionseg.flow.geometry import resize_flow, resize_frames
+
 
 @dataclass
 class TrackData:
@@ -50,27 +52,12 @@ class SequenceData:
         return [g for g in sorted(self.flows) if 0 <= t + g < self.n_frames]
 
 
-def resize_frames(frames: np.ndarray, hw: tuple[int, int]) -> torch.Tensor:
-    """uint8 [T, H, W, 3] -> float32 [T, 3, h, w] in [0, 1], resized with area interpolation (cubic when enlarging)."""
-    h, w = hw
-    out = np.empty((len(frames), h, w, 3), dtype=np.float32)
-    for t, f in enumerate(frames):
-        interp = cv2.INTER_AREA if f.shape[0] >= h else cv2.INTER_CUBIC
-        out[t] = cv2.resize(f, (w, h), interpolation=interp).astype(np.float32) / 255.0
+def frames_tensor(frames: np.ndarray, hw: tuple[int, int]) -> torch.Tensor:
+    """uint8 [T, H, W, 3] -> float32 [T, 3, h, w] in [0, 1] at ``hw`` = (h, w), resized by
+    :func:`motionseg.flow.geometry.resize_frames` (area when shrinking, bilinear when enlarging)."""
+    small = resize_frames(np.asarray(frames, dtype=np.uint8), hw)
+    out = small.astype(np.float32) / np.float32(255.0)
     return torch.from_numpy(np.ascontiguousarray(out.transpose(0, 3, 1, 2)))
-
-
-def resize_flow(flow: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """float [n, H, W, 2] flow in pixels -> float32 [n, 2, h, w] resized, with u scaled by w/W and v by h/H."""
-    h, w = hw
-    n, fh, fw = flow.shape[:3]
-    out = np.empty((n, 2, h, w), dtype=np.float32)
-    for i, f in enumerate(flow):
-        interp = cv2.INTER_AREA if fh >= h else cv2.INTER_LINEAR
-        r = cv2.resize(np.ascontiguousarray(f, dtype=np.float32), (w, h), interpolation=interp)
-        out[i, 0] = r[..., 0] * (w / fw)
-        out[i, 1] = r[..., 1] * (h / fh)
-    return out
 
 
 def prepare_flows(forward: dict[int, np.ndarray], backward: dict[int, np.ndarray], n_frames: int,
@@ -92,7 +79,7 @@ def prepare_flows(forward: dict[int, np.ndarray], backward: dict[int, np.ndarray
         if arr.shape[0] != n_frames - abs(g):
             raise ValueError(f"flow for gap {g} has {arr.shape[0]} fields, expected {n_frames - abs(g)}")
         full = np.zeros((n_frames, 2, *hw), dtype=np.float32)
-        res = np.nan_to_num(resize_flow(arr, hw), nan=0.0, posinf=0.0, neginf=0.0)
+        res = np.nan_to_num(resize_flow(arr, hw).transpose(0, 3, 1, 2), nan=0.0, posinf=0.0, neginf=0.0)
         if g > 0:
             full[: n_frames - g] = res
         else:

@@ -6,10 +6,7 @@ from __future__ import annotations
 import copy
 import csv
 import hashlib
-import json
 import logging
-import signal
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,8 @@ from tqdm import tqdm
 from motionseg.device import select_device
 from motionseg.io.atomic import atomic_path
 from motionseg.io.errors import ConfigError, Preempted
+from motionseg.io.resume import SigtermFlag
+from motionseg.io.resume import fingerprint as run_fingerprint
 from motionseg.losses import (
     flow_reconstruction_loss,
     pseudo_label_loss,
@@ -38,14 +37,16 @@ from motionseg.train.data import (
     draw_batch,
     prepare_flows,
     prepare_tracks,
-    resize_frames,
+    frames_tensor,
     resize_prob,
     sample_tracks,
 )
 
 log = logging.getLogger(__name__)
 
-METHODS = ("gwm", "lrtl")
+# the loss sets train_model implements (registry ``losses`` of each trained method): GWM flow reconstruction, and
+# LRTL = GWM + trajectory low-rank and temporal losses
+LOSS_SETS = ("gwm", "lrtl")
 CKPT_NAME = "last.pt"
 METRICS_NAME = "metrics.csv"
 METRIC_COLUMNS = ["iteration", "lr", "loss", "loss_flow", "loss_traj", "loss_temp", "loss_pseudo", "select_score"]
@@ -120,7 +121,7 @@ def prepare_data(frames_list: list[np.ndarray], flows_list: list[dict], tracks_l
             if td.xy.shape[0] != n:
                 raise ValueError(f"sequence {i}: {td.xy.shape[0]} track frames for {n} frames")
         data.append(SequenceData(
-            images=resize_frames(frames, hw),
+            images=frames_tensor(frames, hw),
             flows=prepare_flows(flows["forward"], flows["backward"], n, hw, [int(g) for g in cfg["flow_gaps"]]),
             tracks=td,
             pseudo=None if pseudo_list is None else _pseudo_for(pseudo_list[i], n, hw, i),
@@ -228,8 +229,7 @@ def _best_grouping_iou(labels: torch.Tensor, gt: torch.Tensor, k: int) -> float:
 def fingerprint(cfg: dict, method: str, seed: int, extra: Any = None) -> str:
     """Hash of everything that determines a run; a work dir written under another fingerprint is not resumed."""
     cfg = {k: v for k, v in cfg.items() if k not in INFERENCE_ONLY_KEYS and k != "refine"}
-    blob = json.dumps({"cfg": cfg, "method": method, "seed": seed, "extra": extra}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return run_fingerprint({"cfg": cfg, "method": method, "seed": seed, "extra": extra})[:16]
 
 
 def data_digest(data: list[SequenceData]) -> str:
@@ -284,8 +284,8 @@ def train_model(
     :func:`motionseg.losses.pseudo_label_loss` (bootstrapping). Metrics go to ``workdir/metrics.csv`` and
     ``workdir/tensorboard``.
     """
-    if method not in METHODS:
-        raise ConfigError("method", f"unknown method '{method}' (use {' or '.join(METHODS)})")
+    if method not in LOSS_SETS:
+        raise ConfigError("method", f"unknown loss set '{method}' (use {' or '.join(LOSS_SETS)})")
     select = cfg["select"]
     if select == "oracle" and oracle_gt is None:
         raise ConfigError("train.select", "'oracle' selection needs ground-truth masks (oracle_gt); none were given")
@@ -302,7 +302,7 @@ def train_model(
     gt_small = None
     if oracle_gt is not None:
         hw = tuple(int(v) for v in cfg["resolution"])
-        gt_small = [resize_frames(np.repeat(np.asarray(g, np.uint8)[..., None] * 255, 3, -1), hw)[:, 0] > 0.5
+        gt_small = [frames_tensor(np.repeat(np.asarray(g, np.uint8)[..., None] * 255, 3, -1), hw)[:, 0] > 0.5
                     for g in oracle_gt]
     iterations = int(cfg["iterations"])
     every = int(cfg["checkpoint_every"])
@@ -337,10 +337,7 @@ def train_model(
     from torch.utils.tensorboard import SummaryWriter
 
     tb = SummaryWriter(log_dir=str(workdir / "tensorboard"), purge_step=start + 1)
-    stop = {"flag": False}
-    old_handler = None
-    if threading.current_thread() is threading.main_thread():
-        old_handler = signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
+    stop = SigtermFlag().install()
 
     def checkpoint(it: int) -> None:
         _save_checkpoint(ckpt_path, {
@@ -389,14 +386,13 @@ def train_model(
                 history.append({k: v for k, v in row.items() if v != ""})
                 if done % every == 0 or done == iterations:
                     checkpoint(done)
-                if stop["flag"]:
+                if stop():
                     checkpoint(done)
                     log.warning("SIGTERM: checkpoint written at iteration %d, exiting", done)
                     raise Preempted()
     finally:
         tb.close()
-        if old_handler is not None:
-            signal.signal(signal.SIGTERM, old_handler)
+        stop.restore()
 
     if select == "last" or best["state"] is None:
         state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from motionseg.train.data import resize_frames
+from motionseg.train.data import frames_tensor
 
 FG_RULE_BORDER = (
     "border: per sequence, on the argmax (hard) segments, segment k is foreground when its share of the image border "
@@ -35,7 +35,7 @@ def predict_probs(model: torch.nn.Module, frames: np.ndarray, resolution: tuple[
     out = []
     with torch.no_grad():
         for k in tqdm(range(0, len(frames), batch_size), desc="segment", disable=not progress, leave=False):
-            imgs = resize_frames(frames[k:k + batch_size], resolution).to(device)
+            imgs = frames_tensor(frames[k:k + batch_size], resolution).to(device)
             probs = model(imgs).float().softmax(dim=1)
             if flip:
                 probs = 0.5 * (probs + model(imgs.flip(-1)).float().softmax(dim=1).flip(-1))
