@@ -59,7 +59,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8, help="samples per batch (train.batch_size)")
     ap.add_argument("--segments", type=int, default=4, help="K")
     ap.add_argument("--tracks", type=int, nargs="+", default=[1000, 4000], help="N (train.n_tracks)")
-    ap.add_argument("--context", type=int, default=20, help="train.context (config.yaml: 20): D = 2 * (2 * context + 1)")
+    ap.add_argument("--context", type=int, default=20,
+                    help="train.context (config.yaml: 20): D = 2 * (2 * context + 1)")
     ap.add_argument("--rank", type=int, default=5, help="train.rank (config.yaml: 5)")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)

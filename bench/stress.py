@@ -62,7 +62,8 @@ def main() -> None:
     run_s = time.perf_counter() - t0
     out = res.stdout + res.stderr
 
-    errors = {m.group(1): m.group(2) for m in re.finditer(r"motionseg: ERROR in rule \w+ \([^)]*sequence=([^,)]+)[^)]*\): (.*)", out)}
+    error_line = r"motionseg: ERROR in rule \w+ \([^)]*sequence=([^,)]+)[^)]*\): (.*)"
+    errors = {m.group(1): m.group(2) for m in re.finditer(error_line, out)}
     scores = tmp / "results" / "stress" / "scores"
     finished = {p.stem for p in scores.rglob("*.csv") if not p.name.endswith(".frames.csv")}
     clear = [n for n, (kind, path) in broken.items() if n in errors and str(path) in errors[n]]
@@ -78,10 +79,11 @@ def main() -> None:
     print(f"generation {gen_s:.1f} s, workflow {run_s:.1f} s (exit code {res.returncode}, expected non-zero)")
     print(f"finished (scored): {len(finished)} / {len(names) - len(broken)} intact")
     print(f"failed with a clear error naming the broken file: {len(clear)} / {len(broken)}")
-    for n, (kind, path) in broken.items():
+    for n, (kind, _path) in broken.items():
         print(f"  {n:<12} {kind:<15} {'OK ' if n in clear else 'BAD'} {errors.get(n, '(no error line)')[:110]}")
     print(f"broken sequences that produced output: {len(leaked)} {leaked if leaked else ''}")
-    print(f"`snakemake report_partial`: missing.csv lists exactly the broken sequences: {sorted(listed) == sorted(broken)}")
+    exact = sorted(listed) == sorted(broken)
+    print(f"`snakemake report_partial`: missing.csv lists exactly the broken sequences: {exact}")
     if args.keep:
         print(f"kept: {tmp}")
     else:

@@ -1,12 +1,13 @@
 """Training speed of gwm and lrtl on the CPU and (where torch sees one) on CUDA, in iterations per second.
 
-    .venv/bin/python bench/train_speed.py                       # the DAVIS bench setting (64x112, width 16, K 4)
+    .venv/bin/python bench/train_speed.py                       # davis2016.yaml's network (64x112, width 16, K 4)
     .venv/bin/python bench/train_speed.py --set 'resolution=[128,224]' width=32 --devices cuda
     .venv/bin/python bench/train_speed.py --devices cuda --profile   # + the top CUDA/CPU ops of one lrtl run
 
 Data: synthetic sequences rendered by :func:`motionseg.synth.generator.render_sequence` (exact flow, gap 1 both
 ways) with straight-line tracks on a grid (the content does not change the cost). The train section of
-config/config.yaml plus bench/train_davis.py's CPU overrides (:data:`train_davis.BENCH_TRAIN`) and ``--set``.
+config/config.yaml with config/davis2016.yaml's merged over it (as ``snakemake --configfile config/davis2016.yaml``
+runs it), then ``--set``.
 Each (device, method) trains ``--iters`` iterations after ``--warmup`` untimed ones (start-up, CUDA kernel
 selection) and prints iterations/s and the ratio to the CPU run of the same method measured in this run.
 """
@@ -23,8 +24,15 @@ import numpy as np
 import torch
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_davis import BENCH_TRAIN, load_config
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_config() -> dict:
+    """config/config.yaml with the train section of config/davis2016.yaml merged over its own."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    davis = yaml.safe_load((REPO / "config" / "davis2016.yaml").read_text())
+    config["train"].update(davis["train"])
+    return config
 
 
 def make_data(n_seq: int, n_frames: int, hw: tuple[int, int], n_tracks: int) -> tuple[list, list, list]:
@@ -69,7 +77,8 @@ def profile_lrtl(data: tuple, cfg: dict, iters: int) -> None:
 
     from motionseg.train import train_model
 
-    with tempfile.TemporaryDirectory() as work, profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA]
+    with tempfile.TemporaryDirectory() as work, profile(activities=activities) as prof:
         train_model(*data, dict(cfg, iterations=iters, checkpoint_every=10**9, select="last"), "lrtl", 0, Path(work),
                     progress=False)
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))
@@ -88,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = load_config()
-    cfg = dict(config["train"], refine=config["refine"], **BENCH_TRAIN, flow_gaps=[1, -1])
+    cfg = dict(config["train"], refine=config["refine"], flow_gaps=[1, -1])
     for item in args.set:
         key, val = item.split("=", 1)
         cfg[key] = yaml.safe_load(val)

@@ -1,8 +1,8 @@
 """Rule `report`: aggregate CSVs, paper-style table, plots and provenance (motionseg.report.run_report)."""
 
-import _src  # noqa: F401  (puts src/ on sys.path)
-
 from pathlib import Path
+
+import _src  # noqa: F401  (puts src/ on sys.path)
 
 from motionseg.report import run_report
 from motionseg.workflow import run_step

@@ -550,7 +550,8 @@ def _tracks_child(chain: dict, out: Path) -> subprocess.CompletedProcess:
     import sys
 
     code = ("import sys, yaml; from motionseg.tracks import run_tracks; "
-            "run_tracks(sys.argv[1], sys.argv[2], sys.argv[3], yaml.safe_load(sys.argv[4]), 'flowchain', progress=False)")
+            "run_tracks(sys.argv[1], sys.argv[2], sys.argv[3], yaml.safe_load(sys.argv[4]), 'flowchain', "
+            "progress=False)")
     return subprocess.run([sys.executable, "-c", code, str(chain["frames"]), str(chain["flow"]), str(out),
                            yaml.safe_dump(TRACKS_CFG)], check=False, capture_output=True, text=True,
                           timeout=120)

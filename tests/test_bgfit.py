@@ -8,17 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from flow_helpers import ArrayFlowSet
 
 import motionseg.flow
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested, save_ingested
 from motionseg.io.masks import read_mask_dir
-from motionseg.methods import run_method
-from motionseg.registry import METHODS
-from motionseg.methods import method_config
+from motionseg.methods import method_config, run_method
 from motionseg.methods.bgfit import bgfit_sequence
 from motionseg.methods.evidence import fit_background, homography_flow
-from motionseg.methods.flowsource import ArrayFlowSet, FlowSource
+from motionseg.methods.flowsource import FlowSource
+from motionseg.registry import METHODS
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())

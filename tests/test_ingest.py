@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
+from motionseg.flow.geometry import resize_frames, working_size
 from motionseg.io.datasets import get_sequence, load_frames, load_gt
 from motionseg.io.errors import InputError
-from motionseg.flow.geometry import resize_frames, working_size
 from motionseg.io.ingest import run_ingest
 from motionseg.io.ingest_format import load_ingested
 from motionseg.synth.corrupt import CORRUPTIONS, corrupt_sequence

@@ -334,7 +334,7 @@ def test_run_evaluate_writes_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                  cfg, {"dataset": "d", "flow": "fl", "tracks": "none", "method": "m"}, out_frames)
     df = pd.read_csv(out)
     assert list(df.columns) == SCORE_COLUMNS
-    assert set(zip(df.protocol, df.selection)) == {(p, s) for p in ("davis2017-unsup", "gwm")
+    assert set(zip(df.protocol, df.selection, strict=True)) == {(p, s) for p in ("davis2017-unsup", "gwm")
                                                   for s in ("gt-free", "oracle-frame")}
     assert (df.J_mean == 1.0).all() and (df.F_mean == 1.0).all()
     assert list(df.oracle) == [False, True, False, True]

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from workflow_utils import copy_workflow, small_config, snakemake, write_config
 
 METHODS = ["bgfit", "clusternet-online", "lrtl"]

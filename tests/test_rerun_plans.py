@@ -22,8 +22,8 @@ from motionseg.flow.config import reads_seed
 from motionseg.io.errors import ConfigError
 from motionseg.io.masks import read_mask_dir
 from motionseg.methods import method_config, run_method
-from motionseg.registry import METHODS, names
 from motionseg.plan import Plan
+from motionseg.registry import METHODS, names
 from motionseg.tracks.config import backend_config as tracks_backend_config
 from motionseg.train.config import infer_config, train_config
 
@@ -206,6 +206,13 @@ def test_package_below_the_workflow_glue_never_imports_it() -> None:
         if str(p.relative_to(src)) not in GLUE
     }
     assert {k: v for k, v in bad.items() if v} == {}
+
+
+def test_research_scripts_are_imported_by_neither_the_product_nor_the_tests() -> None:
+    research = {p.stem for p in (REPO / "experiments").glob("*.py")} | {"experiments"}
+    files = [p for d in ("src", "scripts", "bench", "tests") for p in (REPO / d).rglob("*.py")]
+    bad = {str(p.relative_to(REPO)): sorted(n for n in _imports(p) if n.split(".")[0] in research) for p in files}
+    assert len(research) > 1 and {k: v for k, v in bad.items() if v} == {}
 
 
 # ------------------------------------------------------------------------------------------------ dry-run plans

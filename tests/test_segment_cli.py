@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
+from workflow_utils import REPO, copy_workflow, snakemake
 
 from motionseg.io.errors import InputError
 from motionseg.io.export import run_export
@@ -26,7 +27,6 @@ from motionseg.report.overlay import write_overlay_video
 from motionseg.segment.cli import snakemake_command, validate_config
 from motionseg.segment.inputs import build_config, collect_inputs, dataset_entries
 from motionseg.synth import generate_sequence
-from workflow_utils import REPO, copy_workflow, snakemake
 
 N_FRAMES, H, W = 8, 64, 96
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from workflow_utils import REPO, copy_workflow, snakemake, write_config
 
 pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install snakemake-executor-plugin-slurm")

@@ -20,9 +20,9 @@ PARTITIONS = REPO / "slurm" / "partitions.yaml"
 
 pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install snakemake-executor-plugin-slurm")
 
-from snakemake_executor_plugin_slurm.partitions import get_best_partition, read_partition_file  # noqa: E402
-
 import importlib.util  # noqa: E402
+
+from snakemake_executor_plugin_slurm.partitions import get_best_partition, read_partition_file  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("check_slurm_run", REPO / "slurm" / "testing" / "check_slurm_run.py")
 check_slurm_run = importlib.util.module_from_spec(_spec)

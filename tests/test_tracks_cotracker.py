@@ -17,8 +17,8 @@ import torch
 from motionseg.flow.geometry import scale_points
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested, save_ingested
-from motionseg.tracks import load_tracks, run_tracks
 from motionseg.tracks import cotracker as ct
+from motionseg.tracks import load_tracks, run_tracks
 from motionseg.tracks.queries import covered_cells, grid_points
 
 VEL = np.array([1.0, 0.5], np.float32)  # px/frame at working resolution

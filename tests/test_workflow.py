@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from workflow_utils import REPO, copy_workflow, small_config, snakemake, write_config
 
 
@@ -51,7 +50,8 @@ def test_demo_runs_end_to_end_and_prints_report_path(demo_run):
     assert "results/reports/summary.csv" in res.stdout
     summary = pd.read_csv(work / "results" / "reports" / "summary.csv")
     per_seq = pd.read_csv(work / "results" / "reports" / "per_sequence.csv")
-    for col in ["dataset", "sequence", "flow", "tracks", "method", "protocol", "oracle", "J_mean", "F_mean", "n_frames"]:
+    columns = ["dataset", "sequence", "flow", "tracks", "method", "protocol", "oracle", "J_mean", "F_mean", "n_frames"]
+    for col in columns:
         assert col in per_seq.columns
     assert set(per_seq["sequence"]) == {"synth_000", "synth_001"}
     assert per_seq["J_mean"].between(0, 1).all() and per_seq["F_mean"].between(0, 1).all()
@@ -107,7 +107,9 @@ def test_single_sequence_target_and_config_subset(demo_run):
     res = snakemake(work, target, "--cores", "1", "--configfile", str(cfg), "-n", "--forcerun", "ingest")
     jobs = _jobs(res.stdout)
     assert jobs.get("ingest") == 1 and jobs.get("evaluate") == 1, jobs
-    res = snakemake(work, "--cores", "1", "--configfile", str(cfg), "-n", "--forceall", "--config", "sequences=[synth_001]")
+    res = snakemake(
+        work, "--cores", "1", "--configfile", str(cfg), "-n", "--forceall", "--config", "sequences=[synth_001]"
+    )
     jobs = _jobs(res.stdout)
     assert jobs.get("ingest") == 1, jobs
 

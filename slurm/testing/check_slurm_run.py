@@ -95,7 +95,7 @@ def sacct_rows(job_ids: list[str]) -> dict[str, dict[str, str]]:
     for line in out.splitlines():
         values = line.split("|")
         if len(values) == len(fields):
-            rows[values[0]] = dict(zip(fields, values))
+            rows[values[0]] = dict(zip(fields, values, strict=True))
     return rows
 
 
@@ -205,7 +205,8 @@ def check_failure(args: argparse.Namespace) -> int:
     ck.check(not left, f"the failing sequence {bad} left no output behind: {left[:5]}")
     temps = [p for p in results.rglob("*") if p.name.endswith(TEMP_SUFFIXES) or ".tmp" in p.name]
     ck.check(not temps, f"no temporary/partial files anywhere: {temps[:5]}")
-    trained = {p.parent.relative_to(reference).as_posix().replace("/models/", "/scores/", 1) for p in reference.rglob("model.pt")}
+    models = reference.rglob("model.pt")
+    trained = {p.parent.relative_to(reference).as_posix().replace("/models/", "/scores/", 1) for p in models}
     expected = [
         p.relative_to(reference)
         for p in reference.rglob("*.csv")
@@ -215,7 +216,8 @@ def check_failure(args: argparse.Namespace) -> int:
     ]
     missing = [p for p in expected if not (results / p).is_file()]
     ck.check(bool(expected), f"{len(expected)} score files of the other sequences expected (methods without training)")
-    ck.check(not missing, f"the other sequences finished: {len(expected) - len(missing)}/{len(expected)} score files {missing[:5]}")
+    done = len(expected) - len(missing)
+    ck.check(not missing, f"the other sequences finished: {done}/{len(expected)} score files {missing[:5]}")
     return 1 if ck.failed else 0
 
 

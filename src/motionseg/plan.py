@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +106,7 @@ class Plan:
         ds = self.dataset(dataset)
         root = Path(ds["root"])
         if "synthetic" in ds:
-            return [str(root / paths.SYNTH_PARTS["frames"] / sequence), str(root / paths.SYNTH_PARTS["masks"] / sequence)]
+            return [str(root / paths.SYNTH_PARTS[part] / sequence) for part in ("frames", "masks")]
         from motionseg.io.datasets import source_files
 
         return [str(p) for p in source_files(ds["root"], ds["layout"], sequence)]
@@ -279,7 +278,9 @@ class Plan:
 
     def scored_keys(self) -> list[tuple[str, str, str, str, str]]:
         """(dataset, flow, tracks, method, sequence) of every expected score file, in report order."""
-        return [(d, f, t, m, s) for d in self.dataset_names for s in self.scored_sequences(d) for f, t, m in self.combos()]
+        return [
+            (d, f, t, m, s) for d in self.dataset_names for s in self.scored_sequences(d) for f, t, m in self.combos()
+        ]
 
     def all_scores(self) -> list[str]:
         return [self.scores(*k) for k in self.scored_keys()]

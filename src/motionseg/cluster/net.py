@@ -36,7 +36,8 @@ class FlowAE(nn.Module):
         self.dec3 = nn.Conv2d(c0, 3, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x float [B, 3, h, w] in [-1, 1] (h, w divisible by 4) -> (embeddings [B, n_z, h/4, w/4], recon [B, 3, h, w])."""
+        """x float [B, 3, h, w] in [-1, 1] (h, w divisible by 4) -> (embeddings [B, n_z, h/4, w/4],
+        recon [B, 3, h, w])."""
         z = self.enc(x)
         y = F.interpolate(self.dec1(z), scale_factor=2, mode="bilinear", align_corners=False)
         y = F.interpolate(self.dec2(y), size=x.shape[-2:], mode="bilinear", align_corners=False)

@@ -141,7 +141,8 @@ def validate_flow_config(flow_cfg: dict, backends: list[str]) -> None:
             raise ConfigError(
                 key,
                 f"learned flow backend '{backend}' has no checkpoint: download {expected_weight_file(backend)} on a "
-                f"machine with a network and set {key} to its local path (see README, 'Flow checkpoints'); "
+                f"machine with a network and set {key} to its local path (see src/motionseg/flow/README.md, "
+                "'Flow checkpoints'); "
                 "random weights are only allowed with flow.allow_random_weights: true (tests)",
             )
         if kind == "torchvision" and value == DOWNLOAD:

@@ -47,6 +47,7 @@ import io
 import re
 import sys
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -448,7 +449,7 @@ def _check_numbered_run(folder: Path, names: list[str], paths: list[Path]) -> No
     if any(n is None for n in nums):
         return  # not a numbered run: natural order of names
     order = sorted(range(len(nums)), key=lambda i: nums[i])
-    for a, b in zip(order, order[1:]):
+    for a, b in pairwise(order):
         na, nb = nums[a], nums[b]
         if nb == na:
             raise InputError(paths[b], f"frame number {nb} also used by {paths[a].name}")

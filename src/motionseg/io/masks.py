@@ -74,7 +74,8 @@ def read_mask_dir(mask_dir: str | Path, with_probs: bool = True) -> MaskSet:
     for p in pngs:
         a = read_mask(p, MASK_ENCODING)
         if arrays and a.shape != arrays[0].shape:
-            raise InputError(p, f"mask is {a.shape[1]}x{a.shape[0]}, the others are {arrays[0].shape[1]}x{arrays[0].shape[0]}")
+            h0, w0 = arrays[0].shape[:2]
+            raise InputError(p, f"mask is {a.shape[1]}x{a.shape[0]}, the others are {w0}x{h0}")
         arrays.append(a)
     fg = np.stack(arrays)
     probs = fg_segments = None

@@ -17,10 +17,8 @@ frame 0's result at step 1 (a one-frame latency for the very first frame only, b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
-import cv2
 import numpy as np
 
 
@@ -36,8 +34,8 @@ class FlowSource:
     """Lazy per-pair flow access on top of a FlowSet-like object.
 
     ``pair(a, b)`` returns float32 [h, w, 2] flow from frame ``a`` to frame ``b`` (|a - b| == 1) in working-resolution
-    pixels; ``frame(t)`` the RGB frame t (uint8 [h, w, 3]) when frames were given. ``n_frames`` is T. Stand-ins
-    (tests) may compute flow on demand from frames instead.
+    pixels; ``frame(t)`` the RGB frame t (uint8 [h, w, 3]) when frames were given. ``n_frames`` is T. Tests pass
+    in-memory stand-ins (tests/flow_helpers.py) for the flow set.
     """
 
     def __init__(self, flowset: FlowSetLike, n_frames: int, frames: np.ndarray | None = None) -> None:
@@ -71,50 +69,6 @@ class FlowSource:
         if self._bwd is None:
             self._bwd = self._fs.backward(1)
         return np.asarray(self._bwd[b], dtype=np.float32)  # element i of backward(1): frame i+1 -> frame i
-
-
-class ArrayFlowSet:
-    """A FlowSet stand-in holding gap-1 flows in memory (tests, benchmarks).
-
-    fwd: float32 [T-1, h, w, 2] flows t -> t+1; bwd: float32 [T-1, h, w, 2], element i = flow i+1 -> i.
-    """
-
-    def __init__(self, fwd: np.ndarray, bwd: np.ndarray, meta: dict | None = None) -> None:
-        self._fwd = np.asarray(fwd, dtype=np.float32)
-        self._bwd = np.asarray(bwd, dtype=np.float32)
-        self.gaps = [1]
-        self.meta = dict(meta or {})
-
-    def forward(self, gap: int) -> np.ndarray:
-        """Forward flows of ``gap`` (only gap 1 is held): float32 [T-1, h, w, 2]."""
-        if gap != 1:
-            raise KeyError(f"ArrayFlowSet holds gap 1 only, asked for {gap}")
-        return self._fwd
-
-    def backward(self, gap: int) -> np.ndarray:
-        """Backward flows of ``gap`` (only gap 1 is held): float32 [T-1, h, w, 2]."""
-        if gap != 1:
-            raise KeyError(f"ArrayFlowSet holds gap 1 only, asked for {gap}")
-        return self._bwd
-
-
-def dis_flow(img_a: np.ndarray, img_b: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> np.ndarray:
-    """OpenCV DIS flow from RGB uint8 [h, w, 3] ``img_a`` to ``img_b``: float32 [h, w, 2] px.
-
-    A stand-in for :mod:`motionseg.flow` in tests and benchmarks (single-threaded, deterministic).
-    """
-    cv2.setNumThreads(1)
-    dis = cv2.DISOpticalFlow_create(preset)
-    ga = cv2.cvtColor(np.ascontiguousarray(img_a), cv2.COLOR_RGB2GRAY)
-    gb = cv2.cvtColor(np.ascontiguousarray(img_b), cv2.COLOR_RGB2GRAY)
-    return dis.calc(ga, gb, None).astype(np.float32)
-
-
-def dis_flowset(frames: Sequence[np.ndarray] | np.ndarray) -> ArrayFlowSet:
-    """Gap-1 forward and backward DIS flows of uint8 frames [T, h, w, 3] as an :class:`ArrayFlowSet`."""
-    fwd = np.stack([dis_flow(frames[t], frames[t + 1]) for t in range(len(frames) - 1)])
-    bwd = np.stack([dis_flow(frames[t + 1], frames[t]) for t in range(len(frames) - 1)])
-    return ArrayFlowSet(fwd, bwd, meta={"backend": "dis-standin"})
 
 
 def frame_flow(src: FlowSource, t: int) -> np.ndarray:

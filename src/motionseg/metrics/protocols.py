@@ -6,7 +6,7 @@ dataset aggregate a paper reports.
 | ``davis2017-unsup`` | all | 1 | mean of sequence means |
 | ``davis2016`` | all but the first and the last frame of the video | 1 | mean of sequence means |
 | ``mg`` | all | 0 | mean over all frames pooled |
-| ``gwm`` | all but the last frame of the video; on DAVIS-layout datasets also frames 0 and 1 | 0 | DAVIS: mean of sequence means; SegTrackV2/FBMS: pooled frames |
+| ``gwm`` | all but the last frame; DAVIS layout: also frames 0, 1 | 0 | DAVIS: mean of sequence means; others pooled |
 
 Frames are positions in the video's frame list (natural sort of the frame names; on DAVIS position 0 is ``00000``),
 and only annotated frames are ever scored (so FBMS, whose GT is sparse, is scored on its annotated frames). ``mg`` and

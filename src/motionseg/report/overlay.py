@@ -104,8 +104,8 @@ def render_overlay(frames_npz: str | Path, mask_dir: str | Path, gt_paths: Mappi
     [T, H, W] at original resolution, resized here to the frame size, nearest). gt_paths: frame name -> GT mask path
     or list of per-object mask paths (merged; frames without an entry get no GT contour), ``None`` = the GT listed
     in the ingested manifest (``gt_paths`` with its ``gt_encoding``), ``{}`` = draw no GT. GT files are read with
-    :func:`motionseg.io.datasets.read_gt_entry`. fps: frames per second of the GIF; max_frames: at most this many frames,
-    evenly subsampled; max_width: frames wider than this (px) are downscaled. A caption bar names each frame.
+    :func:`motionseg.io.datasets.read_gt_entry`. fps: frames per second of the GIF; max_frames: at most this many
+    frames, evenly subsampled; max_width: frames wider than this (px) are downscaled. A caption bar names each frame.
     out_html: also write an HTML page showing the GIF inline (see :func:`gif_page`), for the Snakemake report.
     out_mp4: also write an MP4 video (see :func:`write_overlay_video`) of EVERY frame at the ingested size, at
     ``video_fps`` frames per second, with no caption bar.

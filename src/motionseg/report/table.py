@@ -48,7 +48,10 @@ def method_legend(methods: Sequence[str]) -> list[str]:
     unknown), what it is: kind, supervision, whether it is an oracle itself, whether it reads tracks."""
     if not methods:
         return []
-    lines = ["Methods (supervision: what teaches the method; an oracle method's rows are all in the ORACLE tables):", ""]
+    lines = [
+        "Methods (supervision: what teaches the method; an oracle method's rows are all in the ORACLE tables):",
+        "",
+    ]
     known = [m for m in METHODS if m in set(methods)]
     for name in known:
         m = METHODS[name]

@@ -204,7 +204,8 @@ def trajectory_window(
     if 2 * context + 1 > T:
         raise InputError(
             ts.path or "<in-memory TrackSet>",
-            f"sequence has {T} frames, shorter than the trajectory window of {2 * context + 1} frames (context {context})",
+            f"sequence has {T} frames, shorter than the trajectory window of {2 * context + 1} frames "
+            f"(context {context})",
         )
     frames = window_frames(T, t, context)
     cols = np.flatnonzero(ts.visible[t])

@@ -115,8 +115,9 @@ def run_train(inputs: list[dict], out_ckpt: str | Path, train_cfg: dict, method:
 
     inputs: one {"frames", "flow", "tracks"} dict per sequence (see :func:`load_inputs`), plus, for the bootstrapped
     methods, "pseudo" (a GT-free mask directory, :func:`load_pseudo_labels`); method ``gwm`` or ``lrtl``, or
-    ``gwm-boot`` / ``lrtl-boot`` (the same losses plus ``loss_weights.pseudo`` x :func:`motionseg.losses.pseudo_label_loss` towards
-    those masks on segment 0; ``train_cfg["pseudo_labels"]`` names their method for the provenance);
+    ``gwm-boot`` / ``lrtl-boot`` (the same losses plus ``loss_weights.pseudo`` x
+    :func:`motionseg.losses.pseudo_label_loss` towards those masks on segment 0; ``train_cfg["pseudo_labels"]`` names
+    their method for the provenance);
     work files (``last.pt`` checkpoint, ``metrics.csv``, ``tensorboard/``) live in ``workdir`` and a rerun resumes
     from them. SIGTERM checkpoints and exits with status 143. Ground truth is never read here; ``oracle_gt`` (bool
     [T, H, W] per sequence, loaded by the caller) is accepted only with ``select: oracle`` and marks the checkpoint
@@ -186,10 +187,10 @@ def run_segment(ckpt: str | Path, frames_npz: str | Path, out_mask_dir: str | Pa
     The network (architecture and resolution from the checkpoint's config) predicts K soft masks per frame; they are
     stored at the ingested working resolution; the GT-free border rule (:data:`FG_RULE_BORDER`, parameters from
     ``train_cfg``: fg_border_frac, fg_border_ratio) picks the foreground segments, and the foreground PNGs are the
-    summed foreground probability resized to the original resolution and thresholded at 0.5 (with ``refine_masks`` true or naming the checkpoint's method
-first refined per frame by GrabCut, :func:`refine_foreground`, settings ``train_cfg['refine']``; the stored K
-probabilities stay the network's, so the oracle-frame selection scores the raw network). ``train_cfg`` also gives
-    the device; ``seed`` is recorded (inference is deterministic).
+    summed foreground probability resized to the original resolution and thresholded at 0.5 (with ``refine_masks``
+    true or naming the checkpoint's method first refined per frame by GrabCut, :func:`refine_foreground`, settings
+    ``train_cfg['refine']``; the stored K probabilities stay the network's, so the oracle-frame selection scores the
+    raw network). ``train_cfg`` also gives the device; ``seed`` is recorded (inference is deterministic).
     """
     state = load_checkpoint(ckpt)
     cfg = state["config"]

@@ -74,7 +74,9 @@ def prepare_flows(forward: dict[int, np.ndarray], backward: dict[int, np.ndarray
             raise ValueError("flow gap 0 is not a motion")
         src = forward if g > 0 else backward
         if abs(g) not in src:
-            raise ValueError(f"flow for gap {g} is missing (have forward {sorted(forward)}, backward {sorted(backward)})")
+            raise ValueError(
+                f"flow for gap {g} is missing (have forward {sorted(forward)}, backward {sorted(backward)})"
+            )
         arr = np.asarray(src[abs(g)])
         if arr.shape[0] != n_frames - abs(g):
             raise ValueError(f"flow for gap {g} has {arr.shape[0]} fields, expected {n_frames - abs(g)}")

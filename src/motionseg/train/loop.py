@@ -35,9 +35,9 @@ from motionseg.train.data import (
     TrackData,
     batch_tensors,
     draw_batch,
+    frames_tensor,
     prepare_flows,
     prepare_tracks,
-    frames_tensor,
     resize_prob,
     sample_tracks,
 )

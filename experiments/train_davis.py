@@ -1,10 +1,10 @@
 """Benchmark the trained methods (gwm, lrtl, gwm-boot, lrtl-boot) on the shared DAVIS-2016 sequences on CPU.
 
-    nice -n 10 .venv/bin/python bench/train_davis.py                       # prepare, train gwm and lrtl, score
-    nice -n 10 .venv/bin/python bench/train_davis.py --methods gwm-boot lrtl-boot
-    nice -n 10 .venv/bin/python bench/train_davis.py --methods gwm --set iterations=1500 K=4 --tag _k4
+    nice -n 10 .venv/bin/python experiments/train_davis.py                       # prepare, train gwm and lrtl, score
+    nice -n 10 .venv/bin/python experiments/train_davis.py --methods gwm-boot lrtl-boot
+    nice -n 10 .venv/bin/python experiments/train_davis.py --methods gwm --set iterations=1500 K=4 --tag _k4
     # self-training, round 2: lrtl-boot trained on the first lrtl-boot's refined masks instead of bgfit's
-    nice -n 10 .venv/bin/python bench/train_davis.py --methods lrtl-boot --tag _round2 \
+    nice -n 10 .venv/bin/python experiments/train_davis.py --methods lrtl-boot --tag _round2 \
         --pseudo-from /tmp/motionseg_bench_train_davis/h96/models_disfast480/lrtl-boot/masks_h240_refined
 
 Pipeline (the workflow's own entry points, cached under ``--work``): ``run_ingest`` (``--height`` rows, default 96),
@@ -36,7 +36,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "DAVIS2016"
 
-#: CPU setting on top of config/config.yaml's train section (the paper setting is in README's GPU recipe).
+#: CPU setting on top of config/config.yaml's train section (the paper setting is config/davis_gpu.yaml).
 BENCH_TRAIN = {
     "model": "unet",
     "width": 16,
@@ -169,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
 
     cv2.setNumThreads(args.threads)
     from motionseg.io.ingest import run_ingest
-    from motionseg.train.config import train_config
     from motionseg.train import run_segment, run_train
+    from motionseg.train.config import train_config
 
     cfg = load_config()
     train_cfg = dict(cfg["train"], refine=cfg["refine"], **BENCH_TRAIN)

@@ -1,8 +1,8 @@
 """Benchmark the per-sequence methods (bgfit, kmeans, ClusterNet online/offline/paper-oracle) on the shared DAVIS-2016
 sequences with OpenCV DIS flow, on CPU.
 
-    nice -n 10 .venv/bin/python bench/cluster_davis.py                      # all methods, all 13 sequences
-    nice -n 10 .venv/bin/python bench/cluster_davis.py --methods bgfit clusternet-online --sequences blackswan
+    nice -n 10 .venv/bin/python experiments/cluster_davis.py                      # all methods, all 13 sequences
+    nice -n 10 .venv/bin/python experiments/cluster_davis.py --methods bgfit clusternet-online --sequences blackswan
 
 Settings: config/config.yaml with the sections of config/davis2016.yaml merged over it (``--dataset-config``), as
 ``snakemake --configfile config/davis2016.yaml`` runs them, then ``--set`` overrides. Frames are resized to
@@ -16,8 +16,9 @@ printed at the frame size and, with ``--latency-full``, at 480x854 on a few fram
 machine, so the same run also times ``clusternet-oracle`` (this package's implementation of the cut-down paper
 compute of issue 7's reference) on the first sequence and prints the ratio (``--no-reference`` skips it). The
 official ClusterNet code is not part of this repository; ``--reference-cmd`` times any command in the same run (the
-README's "Timing the official ClusterNet code" says how to run the official code on the first sequence) and prints
-its seconds per frame next to the online mode's. GT is read only for scoring and by ``clusternet-oracle``.
+Recipe under "Against the official ClusterNet code" in docs/results.md says how to run the official code on the first
+sequence) and prints its seconds per frame next to the online mode's. GT is read only for scoring and by
+``clusternet-oracle``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import argparse
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -34,15 +37,31 @@ import torch
 import yaml
 from PIL import Image
 
+from motionseg.flow.backends import DISBackend
+from motionseg.flow.geometry import resize_flow, resize_frames, working_size
 from motionseg.io.ingest_format import Ingested
 from motionseg.io.masks import fg_from_probs
 from motionseg.methods import method_config
-from motionseg.flow.geometry import resize_flow, resize_frames, working_size
-from motionseg.methods.flowsource import ArrayFlowSet, FlowSource, dis_flow
+from motionseg.methods.flowsource import FlowSource
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "DAVIS2016"
 ALL_METHODS = ["bgfit", "kmeans", "clusternet-online", "clusternet-offline", "clusternet-oracle"]
+_DIS = DISBackend({"preset": "medium"})
+
+
+def dis_flow(img_a: np.ndarray, img_b: np.ndarray) -> np.ndarray:
+    """DIS-medium flow (the workflow's ``dis`` backend) from RGB uint8 [h, w, 3] img_a to img_b: float32 [h, w, 2].
+
+    One OpenCV thread, as every figure of this script was measured.
+    """
+    cv2.setNumThreads(1)
+    return _DIS.compute(img_a[None], img_b[None])[0]
+
+
+def array_flows(fwd: np.ndarray, bwd: np.ndarray) -> SimpleNamespace:
+    """Gap-1 flows held in memory, read as :class:`FlowSource` reads a flow set (``forward(1)``, ``backward(1)``)."""
+    return SimpleNamespace(forward=lambda gap: fwd, backward=lambda gap: bwd)
 
 
 def load_sequence(seq: str, height: int | None) -> tuple[Ingested, np.ndarray]:
@@ -65,13 +84,13 @@ def load_sequence(seq: str, height: int | None) -> tuple[Ingested, np.ndarray]:
     return ing, gt
 
 
-def flows_for(seq: str, ing: Ingested, flow_res: str, cache: Path) -> ArrayFlowSet:
+def flows_for(seq: str, ing: Ingested, flow_res: str, cache: Path) -> SimpleNamespace:
     """Cached gap-1 DIS forward/backward flows of ``seq`` at the working size of ``ing``."""
     h, w = ing.frames.shape[1:3]
     path = cache / f"{seq}_{flow_res}_{h}x{w}.npz"
     if path.exists():
         with np.load(path) as z:
-            return ArrayFlowSet(z["fwd"].astype(np.float32), z["bwd"].astype(np.float32))
+            return array_flows(z["fwd"].astype(np.float32), z["bwd"].astype(np.float32))
     if flow_res == "full":
         full, _ = load_sequence(seq, None)
         fr = full.frames
@@ -84,7 +103,7 @@ def flows_for(seq: str, ing: Ingested, flow_res: str, cache: Path) -> ArrayFlowS
     fwd, bwd = np.stack(fwd), np.stack(bwd)
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(path, fwd=fwd.astype(np.float16), bwd=bwd.astype(np.float16))
-    return ArrayFlowSet(fwd.astype(np.float16).astype(np.float32), bwd.astype(np.float16).astype(np.float32))
+    return array_flows(fwd.astype(np.float16).astype(np.float32), bwd.astype(np.float16).astype(np.float32))
 
 
 def j_official(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -108,7 +127,8 @@ def run_one(method: str, src: FlowSource, ing: Ingested, cfg: dict, seed: int) -
     else:
         from motionseg.cluster.run import run_clusternet
 
-        probs, seg, meta = run_clusternet(src, ing, method.removeprefix("clusternet-"), method_config(cfg, method), seed)
+        mode = method.removeprefix("clusternet-")
+        probs, seg, meta = run_clusternet(src, ing, mode, method_config(cfg, method), seed)
     return fg_from_probs(probs, seg, ing.orig_hw), meta
 
 
@@ -131,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip timing clusternet-oracle on the first sequence as the in-run latency reference")
     ap.add_argument("--reference-cmd", default=None,
                     help="shell command timed in this run as the external latency reference (e.g. the official "
-                         "ClusterNet code on the first sequence; README 'Timing the official ClusterNet code')")
+                         "ClusterNet code on the first sequence; docs/results.md, 'Against the official ClusterNet "
+                         "code')")
     ap.add_argument("--reference-frames", type=int, default=None,
                     help="frames the --reference-cmd processes (default: the first sequence's frame count)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides section.key=yaml-value")
@@ -185,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         med, first, whole = online_latency(FlowSource(fs, len(ing.names), frames=ing.frames), ccfg, args.seed)
         h, w = ing.frames.shape[1:3]
         wh, ww = working_size(h, w, ccfg["work_height"], enlarge=False)
-        print(f"online latency with {h}x{w} frames, evidence and clustering at {wh}x{ww} ({seqs[0]}): {med:.3f} s/frame "
+        print(f"online latency with {h}x{w} frames, evidence and clustering at {wh}x{ww} ({seqs[0]}): "
+              f"{med:.3f} s/frame "
               f"(median after step 1; step 1: {first:.2f} s; whole sequence, step 1 included: {whole:.3f} s/frame)")
         if args.reference:
             ref = reference_time(FlowSource(fs, len(ing.names), frames=ing.frames), ing, cfg, args)
@@ -227,7 +249,7 @@ def online_latency(src: FlowSource, cfg: dict, seed: int) -> tuple[float, float,
     for i, _ in online_steps(src, cfg, seed):
         stamps.append((i, time.perf_counter()))
     first = stamps[1][1] - t0
-    per = [b[1] - a[1] for a, b in zip(stamps[1:], stamps[2:])]
+    per = [b[1] - a[1] for a, b in pairwise(stamps[1:])]
     return float(np.median(per)), first, (stamps[-1][1] - t0) / len(stamps)
 
 
@@ -247,7 +269,7 @@ def latency_full(seq: str, cfg: dict, args: argparse.Namespace) -> None:
     fwd = np.stack([dis_flow(frames[t], frames[t + 1]) for t in range(n - 1)])
     bwd = np.stack([dis_flow(frames[t + 1], frames[t]) for t in range(n - 1)])
     c = dict(method_config(cfg, "clusternet-online"), work_height=None)
-    med, first, _ = online_latency(FlowSource(ArrayFlowSet(fwd, bwd), n, frames=frames), c, args.seed)
+    med, first, _ = online_latency(FlowSource(array_flows(fwd, bwd), n, frames=frames), c, args.seed)
     print(
         f"online latency at {frames.shape[1]}x{frames.shape[2]} ({seq}, {n} frames): {med:.3f} s/frame "
         f"(median after step 1; step 1 with the warm-up: {first:.2f} s)"

@@ -1,16 +1,16 @@
 """Ablation of the causal (online) motion pipeline on the shared DAVIS-2016 sequences: the changes tried to raise the
-GT-free online mean J, each alone on top of the base pipeline (README "Tried for the online mode and not adopted").
+GT-free online mean J, each alone on top of the base pipeline (docs/history.md, "Tried for the online mode").
 
-    nice -n 10 .venv/bin/python bench/online_ablation.py                          # every variant (about 1 h)
-    nice -n 10 .venv/bin/python bench/online_ablation.py --variants base avg2 --sequences blackswan goat
+    nice -n 10 .venv/bin/python experiments/online_ablation.py                          # every variant (about 1 h)
+    nice -n 10 .venv/bin/python experiments/online_ablation.py --variants base avg2 --sequences blackswan goat
 
 Base pipeline, frame t (the online mode of clusternet without the clusters): evidence from the flow t -> t-1
 (:func:`motionseg.methods.evidence.direction_prob`, frame 0 uses 0 -> 1), grey clean-up, temporal blend with the
 previous refined mask warped to t (weight 0.4), GrabCut refinement on the 240-row frame, refined mask carried as the
 state. Evidence and state at 120x216, davis2016.yaml's ``evidence.occlusion_rel`` (0.05), config.yaml's ``refine``.
-Flows: DIS medium at 480x854, resized to 120x216 (gap 1 cached by bench/cluster_davis.py's format; gap 2 computed here
-when a variant needs it). Every variant reads only frames <= t. Scores: official J (all frames, empty-vs-empty = 1),
-mean of per-sequence means; GT is read only for scoring.
+Flows: DIS medium at 480x854, resized to 120x216 (gap 1 cached by experiments/cluster_davis.py's format; gap 2
+computed here when a variant needs it). Every variant reads only frames <= t. Scores: official J (all frames,
+empty-vs-empty = 1), mean of per-sequence means; GT is read only for scoring.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import yaml
-from cluster_davis import DATA, REPO, j_official, load_sequence
+from cluster_davis import DATA, REPO, dis_flow, j_official, load_sequence
 
 from motionseg.flow.geometry import resize_flow
 from motionseg.methods.evidence import (
@@ -37,7 +37,6 @@ from motionseg.methods.evidence import (
     robust_poly_flow,
     warp_backward,
 )
-from motionseg.methods.flowsource import dis_flow
 from motionseg.methods.refine import drop_border_components, grabcut_mask, to_size
 
 WORK = (120, 216)
@@ -49,7 +48,7 @@ SEQUENCES = [
 
 def gap_flows(seq: str, gap: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     """DIS flows t -> t+gap (fwd) and t+gap -> t (bwd) at 480x854 resized to WORK: float32 [T-gap, h, w, 2] each."""
-    stem = f"{seq}_full_{WORK[0]}x{WORK[1]}"  # gap 1: the name bench/cluster_davis.py caches under
+    stem = f"{seq}_full_{WORK[0]}x{WORK[1]}"  # gap 1: the name experiments/cluster_davis.py caches under
     path = cache / (f"{stem}.npz" if gap == 1 else f"{stem}_gap{gap}.npz")
     if not path.exists():
         fr = load_sequence(seq, None)[0].frames
