@@ -24,7 +24,7 @@
 #
 # Environment: VENV (default: the active virtual environment, else <repo>/.venv; needs
 # snakemake-executor-plugin-slurm), RUN_TIMEOUT (seconds per
-# snakemake run, default 1200), KEEP=1 (keep the work directory), MOTIONSEG_SKIP_SLURM_E2E=1 (print SKIPPED, exit 0).
+# snakemake run, default 2400), KEEP=1 (keep the work directory), MOTIONSEG_SKIP_SLURM_E2E=1 (print SKIPPED, exit 0).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,7 +33,7 @@ SNAKEMAKE=$VENV/bin/snakemake
 PY=$VENV/bin/python
 CLUSTER=$REPO/slurm/testing/local-cluster.sh
 CHECK=$REPO/slurm/testing/check_slurm_run.py
-RUN_TIMEOUT=${RUN_TIMEOUT:-1200}
+RUN_TIMEOUT=${RUN_TIMEOUT:-2400}
 KEEP=${KEEP:-0}
 FALLBACK_WARNING="torch sees no usable GPU"
 E2E_CONFIG=${E2E_CONFIG:-none}
@@ -137,7 +137,7 @@ BAD=${SEQS[1]}
 log "failure scenario: debug_fail_sequences=[$BAD], per-sequence groups, keep-going (from the profile)"
 rc=0
 timed fail snake "$WORK/fail" "$WORK/fail.out" --profile slurm --workflow-profile slurm/testing/profile \
-  "${CONFIG_ARGS[@]}" --group-components prep=1 score=1 --config "debug_fail_sequences=[$BAD]" || rc=$?
+  "${CONFIG_ARGS[@]}" --group-components prep=1 score=1 infer=1 --config "debug_fail_sequences=[$BAD]" || rc=$?
 if [ "$rc" = 0 ] || [ "$rc" -ge 124 ]; then
   tail -n 40 "$WORK/fail.out"
   log "ERROR: the failure scenario exited with $rc (expected a job failure, i.e. 1)"
