@@ -48,6 +48,4 @@ onsuccess:
 
 
 onerror:
-    print(
-        f"motionseg: some jobs failed; see the 'motionseg: ERROR' lines above (under SLURM: in each failed job's SLURM log, logs/slurm/...) and the rule logs under {R}/logs/. Fix the cause and rerun the same command to resume; `snakemake report_partial` reports what finished and lists what failed in {R}/reports/partial/missing.csv."
-    )
+    print(error_message())

@@ -207,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.reuse_model and ckpt.exists()):
             items = [dict(item, pseudo=p) for item, p in zip(inputs, pseudo, strict=True)] if method.endswith(
                 "-boot") else inputs
-            run_train(items, ckpt, train_config({"train": train_cfg}, method), method, args.seed, model_dir / "work")
+            train_only = {k: v for k, v in train_cfg.items() if k != "refine"}
+            run_train(items, ckpt, train_config({**cfg, "train": train_only}, method), method, args.seed,
+                      model_dir / "work")
         t_train = time.time() - t1
         prov = torch.load(ckpt, weights_only=False)["provenance"]
         rows = {}

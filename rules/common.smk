@@ -101,3 +101,10 @@ def final_message():
     from motionseg.outputs import final_message as _final_message
 
     return _final_message(PLAN)
+
+
+def error_message():
+    """The last line(s) of a run in which jobs failed (motionseg.outputs.error_message)."""
+    from motionseg.outputs import error_message as _error_message
+
+    return _error_message(PLAN)

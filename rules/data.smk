@@ -42,7 +42,7 @@ rule ingest:
         runtime=config["resources"]["ingest"]["runtime"],
     params:
         dataset=lambda wildcards: PLAN.ingest_dataset(wildcards.dataset),
-        ingest=config["ingest"],
+        ingest=PLAN.settings.ingest.to_dict(),
         fail=lambda wildcards: wildcards.sequence in config["debug_fail_sequences"],
     script:
         "../scripts/ingest.py"

@@ -27,7 +27,7 @@ rule evaluate:
         runtime=config["resources"]["evaluate"]["runtime"],
     params:
         dataset=lambda wildcards: PLAN.dataset_params(wildcards.dataset),
-        cfg=config["evaluation"],
+        cfg=PLAN.settings.evaluation.to_dict(),
         labels=lambda wildcards: {
             "dataset": wildcards.dataset,
             "flow": wildcards.flow,

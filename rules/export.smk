@@ -18,6 +18,6 @@ rule export:
         mem_mb=config["resources"]["report"]["mem_mb"],
         runtime=config["resources"]["report"]["runtime"],
     params:
-        export={k: v for k, v in config["export"].items() if k != "enabled"},
+        export=PLAN.export_config(),
     script:
         "../scripts/export.py"

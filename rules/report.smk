@@ -64,7 +64,7 @@ rule report:
         mem_mb=config["resources"]["report"]["mem_mb"],
         runtime=config["resources"]["report"]["runtime"],
     params:
-        cfg=config["report"],
+        cfg=PLAN.settings.report.to_dict(),
         expected=PLAN.expected_rows(),
         config=config,
     script:
@@ -103,7 +103,7 @@ rule overlay:
         mem_mb=config["resources"]["report"]["mem_mb"],
         runtime=config["resources"]["report"]["runtime"],
     params:
-        overlay=config["report"]["overlay"],
+        overlay=PLAN.settings.report.overlay.to_dict(),
     script:
         "../scripts/overlay.py"
 
@@ -163,7 +163,7 @@ rule flow_strip:
         mem_mb=config["resources"]["report"]["mem_mb"],
         runtime=config["resources"]["report"]["runtime"],
     params:
-        n_frames=config["report"]["flow_strip"]["n_frames"],
+        n_frames=PLAN.settings.report.flow_strip.n_frames,
     script:
         "../scripts/flow_strip.py"
 
@@ -190,7 +190,7 @@ rule report_partial:
         mem_mb=config["resources"]["report"]["mem_mb"],
         runtime=config["resources"]["report"]["runtime"],
     params:
-        cfg=config["report"],
+        cfg=PLAN.settings.report.to_dict(),
         expected=PLAN.expected_rows(),
         config=config,
     script:

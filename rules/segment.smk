@@ -23,7 +23,7 @@ rule segment:
         gpu=method_gpu,
     params:
         cfg=lambda wildcards: PLAN.method_config(wildcards.method),
-        seed=config["seed"],
+        seed=PLAN.settings.seed,
     script:
         "../scripts/segment.py"
 
@@ -48,6 +48,6 @@ rule infer:
         gpu=0,
     params:
         cfg=lambda wildcards: PLAN.infer_config(wildcards.method),
-        seed=config["seed"],
+        seed=PLAN.settings.seed,
     script:
         "../scripts/segment.py"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import yaml
+
 from motionseg import paths
 from motionseg.plan import Plan
 
@@ -24,7 +26,8 @@ def test_patterns_keep_unfilled_keys_as_wildcards() -> None:
 
 
 def test_plan_paths_are_the_templates_filled() -> None:
-    plan = Plan(config={}, results="res")
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    plan = Plan.from_config({**config, "results": "res"})
     k = tuple(KEYS[c] for c in ("dataset", "flow", "tracks", "method", "sequence"))
     assert plan.masks(*k) == paths.masks("res", **KEYS)
     assert plan.scores(*k) == "res/d/scores/dis/none/bgfit/s.csv"

@@ -21,7 +21,7 @@ from workflow_utils import REPO, copy_workflow, snakemake
 from motionseg.io.errors import InputError
 from motionseg.io.export import run_export
 from motionseg.io.masks import write_mask_dir
-from motionseg.outputs import failure_reason, final_message, sequence_outputs
+from motionseg.outputs import error_message, failure_reason, final_message, sequence_outputs
 from motionseg.plan import Plan
 from motionseg.report.overlay import write_overlay_video
 from motionseg.segment.cli import snakemake_command, validate_config
@@ -250,6 +250,13 @@ def test_final_message_both_kinds_and_nothing_made(tmp_path):
     assert "summary.csv" in msg and "mine/mine1" in msg and "mine/mine2" not in msg  # mine2 has no masks
     seq = sequence_outputs(plan, "mine", "mine2")
     assert not seq.complete and not seq.scored
+
+
+def test_error_message_offers_report_partial_only_when_something_is_scored(tmp_path):
+    gt_free = error_message(_plan(tmp_path / "a", with_gt=False, without_gt=True))
+    scored = error_message(_plan(tmp_path / "b", with_gt=True, without_gt=True))
+    assert "report_partial" not in gt_free and "rerun the same command" in gt_free
+    assert "report_partial" in scored and "partial/missing.csv" in scored
 
 
 def test_failure_reason_reads_the_error_line_of_the_sequence_log(tmp_path):

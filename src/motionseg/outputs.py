@@ -149,6 +149,18 @@ def final_message(plan: Plan, max_sequence_lines: int = MAX_SEQUENCE_LINES) -> s
     return "\n".join(lines)
 
 
+def error_message(plan: Plan) -> str:
+    """The message printed when jobs failed: where the errors are and how to resume; `report_partial` is offered
+    only when some sequence has ground truth (a run without scores has nothing to report)."""
+    msg = (f"motionseg: some jobs failed; see the 'motionseg: ERROR' lines above (under SLURM: in each failed job's "
+           f"SLURM log, logs/slurm/...) and the rule logs under {plan.results}/logs/. Fix the cause and rerun the same "
+           "command to resume")
+    if plan.all_scores():
+        msg += (f"; `snakemake report_partial` reports what finished and lists what failed in {plan.results}/reports/"
+                "partial/missing.csv")
+    return msg + "."
+
+
 def failure_reason(plan: Plan, dataset: str, sequence: str) -> str | None:
     """The first ``motionseg: ERROR`` line in the rule logs of one sequence (``<results>/logs/<rule>/<dataset>/...
     /<sequence>.log``; the ingest log first), or None when no log of it holds one."""

@@ -15,6 +15,7 @@ from typing import Any
 from motionseg import paths
 from motionseg.io.errors import ConfigError
 from motionseg.registry import METHODS, pseudo_label_sources, spec
+from motionseg.settings import Settings
 from motionseg.train.config import check_workflow_selection, infer_config, train_config
 
 NO_TRACKS = "none"
@@ -39,13 +40,16 @@ class Plan:
     """Datasets, sequences, backend combinations and output paths of one workflow run."""
 
     config: dict[str, Any]
+    settings: Settings
     results: str = "results"
     _sequences: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Plan:
-        """Build the plan from a validated config (see config/schema.yaml)."""
-        plan = cls(config=config, results=str(config.get("results", "results")).rstrip("/"))
+        """Build the plan from a validated config (see config/schema.yaml, defaults filled): the typed
+        :class:`~motionseg.settings.Settings` are built here, once, and kept as ``plan.settings``."""
+        settings = Settings.from_dict(config)
+        plan = cls(config=config, settings=settings, results=settings.results.rstrip("/"))
         names = [d["name"] for d in config["datasets"]]
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
@@ -54,13 +58,13 @@ class Plan:
             if method not in METHODS:
                 raise ConfigError("methods", f"unknown method '{method}' (known: {sorted(METHODS)})")
         if any(spec(m).trained for m in config["methods"]):
-            check_workflow_selection(config["train"])
+            check_workflow_selection(settings.train)
         if plan.has_boot_methods:
             src = plan.pseudo_source
             if src not in pseudo_label_sources():
                 raise ConfigError("train.pseudo_labels", f"the -boot methods need the name of a GT-free per-sequence "
                                   f"method without tracks (e.g. bgfit), got {src!r}")
-            if not float(config["train"]["loss_weights"].get("pseudo", 0.0)) > 0:
+            if not (settings.train.loss_weights.pseudo or 0.0) > 0:
                 raise ConfigError("train.loss_weights.pseudo", "the -boot methods need a pseudo-label weight > 0")
         return plan
 
@@ -178,34 +182,34 @@ class Plan:
         """Settings of the flow jobs of flow id ``flow`` (:func:`motionseg.flow.config.backend_config`)."""
         from motionseg.flow.config import backend_config
 
-        return backend_config(self.config["flow"], self.flow_backends[flow])
+        return backend_config(self.settings.flow, self.flow_backends[flow])
 
     def flow_seed(self, flow: str) -> int | None:
         """The global seed where the flow jobs of ``flow`` read it (random initialisation of a learned backend
         without a checkpoint), else None (:func:`motionseg.flow.config.reads_seed`)."""
         from motionseg.flow.config import reads_seed
 
-        return int(self.config["seed"]) if reads_seed(self.config["flow"], self.flow_backends[flow]) else None
+        return self.settings.seed if reads_seed(self.settings.flow.to_dict(), self.flow_backends[flow]) else None
 
     def tracks_config(self, tracks: str) -> dict:
         """Settings of the tracks jobs of track id ``tracks`` (:func:`motionseg.tracks.config.backend_config`)."""
         from motionseg.tracks.config import backend_config
 
-        return backend_config(self.config["tracks"], self.tracks_backend(tracks)[0])
+        return backend_config(self.settings.tracks, self.tracks_backend(tracks)[0])
 
     def method_config(self, method: str) -> dict:
         """Settings of a per-sequence method (:func:`motionseg.methods.method_config`)."""
         from motionseg.methods import method_config
 
-        return method_config(self.config, method)
+        return method_config(self.settings, method)
 
     def train_config(self, method: str | None = None) -> dict:
         """Settings of the ``train`` rule for ``method`` (:func:`motionseg.train.config.train_config`)."""
-        return train_config(self.config, method)
+        return train_config(self.settings, method)
 
     def infer_config(self, method: str) -> dict:
         """Settings of the ``infer`` rule for ``method`` (:func:`motionseg.train.config.infer_config`)."""
-        return infer_config(self.config, method)
+        return infer_config(self.settings, method)
 
     def ingest_dataset(self, name: str) -> dict[str, Any]:
         """What an ingest job reads of dataset ``name``: its ``name``, ``layout`` and ``root`` (not its protocol,
@@ -349,6 +353,10 @@ class Plan:
     def export_enabled(self) -> bool:
         """Whether every sequence is exported and gets an overlay (config ``export.enabled``)."""
         return bool(self.config["export"]["enabled"])
+
+    def export_config(self) -> dict[str, Any]:
+        """What an export job reads of the ``export`` settings: everything but ``enabled`` (which chooses targets)."""
+        return {k: v for k, v in self.settings.export.to_dict().items() if k != "enabled"}
 
     def export_outputs(self) -> list[str]:
         """Extra default targets with ``export.enabled``: the export directory and the mask-overlay GIF (its MP4 and

@@ -12,6 +12,7 @@ import importlib.util
 from pathlib import Path
 
 from motionseg.io.errors import ConfigError
+from motionseg.settings import FlowSettings, typed
 
 CLASSICAL_BACKENDS = ("dis", "farneback")
 TORCHVISION_BACKENDS = ("raft_large", "raft_small")
@@ -80,12 +81,13 @@ def checkpoint_value(flow_cfg: dict, backend: str) -> str | None:
     return (flow_cfg["ptlflow"]["checkpoints"] or {}).get(ptlflow_model_name(backend))
 
 
-def backend_config(flow_cfg: dict, backend: str) -> dict:
-    """What one flow job of ``backend`` reads from the ``flow`` section ``flow_cfg``: the shared keys
+def backend_config(flow: FlowSettings | dict, backend: str) -> dict:
+    """What one flow job of ``backend`` reads from the ``flow`` settings (or section dict): the shared keys
     (:data:`SHARED_KEYS`), for learned backends also :data:`LEARNED_KEYS`, and the backend's own settings
     (``dis``, ``farneback``, ``raft_large``, ``raft_small``, or for ``ptlflow:<model>`` its entry of
     ``ptlflow.checkpoints``). Never the ``backends`` list, the ``gaps`` (a parameter of their own) nor another
     backend's settings, so that adding a backend or changing one leaves the others' jobs cached."""
+    flow_cfg = typed(FlowSettings, flow).to_dict()
     out = {k: flow_cfg[k] for k in SHARED_KEYS}
     if is_learned(backend):
         out.update({k: flow_cfg[k] for k in LEARNED_KEYS})

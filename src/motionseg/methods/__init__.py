@@ -20,18 +20,22 @@ from motionseg.io.ingest_format import Ingested, load_ingested
 from motionseg.io.masks import fg_from_probs, write_mask_dir
 from motionseg.methods.flowsource import FlowSource
 from motionseg.registry import CLUSTER_KEY_GROUPS, spec
+from motionseg.settings import Settings, typed
 
 
-def method_config(config: dict, method: str) -> dict:
-    """The settings one segment job of per-sequence ``method`` reads (its registry ``settings``): its section
-    without the keys only other modes read, plus the shared sections it reads nested under their names; so an edit of
-    one method's settings reruns only that method's jobs."""
+def method_config(config: Settings | dict, method: str) -> dict:
+    """The settings one segment job of per-sequence ``method`` reads (its registry ``settings``) from the typed
+    :class:`~motionseg.settings.Settings` (or the validated config dict): its section without the keys only other
+    modes read, plus the shared sections it reads nested under their names; so an edit of one method's settings
+    reruns only that method's jobs."""
     settings = spec(method).settings
+    typed_config = typed(Settings, config)
     skip = set()
     if settings.section == "cluster":
         skip = {k for group, keys in CLUSTER_KEY_GROUPS.items() if group not in settings.groups for k in keys}
-    own = {k: v for k, v in config[settings.section].items() if k not in skip}
-    return {**own, **{k: config[k] for k in settings.shared}}
+    section = getattr(typed_config, settings.section).to_dict()
+    own = {k: v for k, v in section.items() if k not in skip}
+    return {**own, **{k: getattr(typed_config, k).to_dict() for k in settings.shared}}
 
 
 def open_inputs(frames_npz: str | Path, flow_dir: str | Path) -> tuple[Ingested, FlowSource]:

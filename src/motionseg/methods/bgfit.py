@@ -26,6 +26,8 @@ from motionseg.flow.geometry import working_size
 from motionseg.methods.evidence import frame_evidence
 from motionseg.methods.flowsource import FlowSource
 from motionseg.methods.refine import temporal_refine
+from motionseg.registry import spec
+from motionseg.settings import BgfitSettings, EvidenceSettings, RefineSettings
 
 FG_RULE = (
     "segment 1 = motion residual against RANSAC homography / robust polynomial background flow above an adaptive "
@@ -44,14 +46,17 @@ def bgfit_sequence(src: FlowSource, cfg: dict, seed: int) -> tuple[np.ndarray, d
     T = src.n_frames
     if T < 2:
         raise ValueError(f"bgfit needs at least 2 frames, got {T}")
-    size = working_size(*src.pair(0, 1).shape[:2], cfg["work_height"], enlarge=False)
-    a = float(cfg["temporal_smoothing"])
-    ev_cfg, ref_cfg = cfg["evidence"], cfg["refine"]
+    shared = spec("bgfit").settings.shared  # the sections nested in cfg (evidence, refine)
+    own = BgfitSettings.from_dict({k: v for k, v in cfg.items() if k not in shared}, "bgfit")
+    ev_cfg = EvidenceSettings.from_dict(cfg["evidence"], "evidence")
+    ref_cfg = RefineSettings.from_dict(cfg["refine"], "refine")
+    size = working_size(*src.pair(0, 1).shape[:2], own.work_height, enlarge=False)
+    a = own.temporal_smoothing
     probs: list[np.ndarray] = []
     failures = 0
     prev = None
     for t in tqdm(range(T), desc="bgfit", unit="frame", leave=False):
-        p, fails = frame_evidence(src, t, ev_cfg, seed + t, causal=False, directions=cfg["directions"], size=size)
+        p, fails = frame_evidence(src, t, ev_cfg, seed + t, causal=False, directions=own.directions, size=size)
         failures += fails
         out, prev = temporal_refine(p, prev, src, t, a, ref_cfg, seed + t)
         probs.append(np.stack([1.0 - out, out]))

@@ -30,6 +30,7 @@ import numpy as np
 
 from motionseg.flow.geometry import resize_flow
 from motionseg.methods.flowsource import FlowSource
+from motionseg.settings import EvidenceSettings, typed
 
 
 def grid_points(h: int, w: int, step: int) -> np.ndarray:
@@ -38,19 +39,20 @@ def grid_points(h: int, w: int, step: int) -> np.ndarray:
     return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
 
 
-def fit_background(flow: np.ndarray, cfg: dict, seed: int) -> tuple[np.ndarray, bool]:
+def fit_background(flow: np.ndarray, cfg: EvidenceSettings | dict, seed: int) -> tuple[np.ndarray, bool]:
     """RANSAC homography of the dominant motion of flow float32 [h, w, 2] (px).
 
     Returns (H float64 [3, 3] mapping frame-t pixels to the other frame, ok). ``ok`` is False when RANSAC found no
     homography (degenerate flow); H is then the pure translation by the median flow, and the caller records it.
     """
+    cfg = typed(EvidenceSettings, cfg)
     h, w = flow.shape[:2]
-    src = grid_points(h, w, int(cfg["grid_step"]))
+    src = grid_points(h, w, cfg.grid_step)
     xi, yi = src[:, 0].astype(int), src[:, 1].astype(int)
     dst = src + flow[yi, xi]
     cv2.setRNGSeed(int(seed))
     H, _ = cv2.findHomography(
-        src, dst, cv2.RANSAC, float(cfg["ransac_reproj_px"]), maxIters=int(cfg["ransac_iters"]), confidence=0.995
+        src, dst, cv2.RANSAC, cfg.ransac_reproj_px, maxIters=cfg.ransac_iters, confidence=0.995
     )
     if H is None or not np.all(np.isfinite(H)):
         med = np.median(flow.reshape(-1, 2), axis=0)
@@ -81,55 +83,59 @@ def poly_basis(h: int, w: int, degree: int) -> np.ndarray:
     return out
 
 
-def robust_poly_flow(flow: np.ndarray, init_weights: np.ndarray, cfg: dict) -> np.ndarray:
-    """Background flow float32 [h, w, 2] as a polynomial of degree ``cfg['poly_degree']`` fitted to flow [h, w, 2]
+def robust_poly_flow(flow: np.ndarray, init_weights: np.ndarray, cfg: EvidenceSettings | dict) -> np.ndarray:
+    """Background flow float32 [h, w, 2] as a polynomial of degree ``poly_degree`` fitted to flow [h, w, 2]
     by IRLS with Cauchy weights, starting from ``init_weights`` float [h, w] (1 = background inlier)."""
+    cfg = typed(EvidenceSettings, cfg)
     h, w = flow.shape[:2]
-    B = poly_basis(h, w, int(cfg["poly_degree"]))
+    B = poly_basis(h, w, cfg.poly_degree)
     F = flow.reshape(-1, 2).astype(np.float64)
     wts = init_weights.ravel().astype(np.float64)
     if wts.sum() < B.shape[1]:  # too few inliers to start from: start from all pixels
         wts = np.ones_like(wts)
     ridge = 1e-6 * np.eye(B.shape[1])
     coef = np.zeros((B.shape[1], 2))
-    for _ in range(int(cfg["poly_iters"])):
+    for _ in range(cfg.poly_iters):
         A = B * wts[:, None]
         coef = np.linalg.solve(A.T @ B + ridge, A.T @ F)
         res = np.linalg.norm(F - B @ coef, axis=1)
         inl = wts > 0.5
         scale = max(float(np.median(res[inl])) if inl.any() else float(np.median(res)), 0.2)
-        wts = 1.0 / (1.0 + (res / (float(cfg["poly_cauchy"]) * scale)) ** 2)
+        wts = 1.0 / (1.0 + (res / (cfg.poly_cauchy * scale)) ** 2)
     return (B @ coef).reshape(h, w, 2).astype(np.float32)
 
 
-def residual_vectors(flow: np.ndarray, cfg: dict, seed: int) -> tuple[np.ndarray, bool]:
+def residual_vectors(flow: np.ndarray, cfg: EvidenceSettings | dict, seed: int) -> tuple[np.ndarray, bool]:
     """Flow [h, w, 2] minus the nearer background model per pixel (module doc, steps 1-2): float32 [h, w, 2] (px),
     and whether the homography fit succeeded."""
+    cfg = typed(EvidenceSettings, cfg)
     H, ok = fit_background(flow, cfg, seed)
     vec = flow - homography_flow(H, *flow.shape[:2])
-    if int(cfg["poly_degree"]) > 0:
+    if cfg.poly_degree > 0:
         res = np.linalg.norm(vec, axis=-1)
-        vp = flow - robust_poly_flow(flow, (res < float(cfg["poly_inlier_px"])).astype(np.float64), cfg)
+        vp = flow - robust_poly_flow(flow, (res < cfg.poly_inlier_px).astype(np.float64), cfg)
         vec = np.where((np.linalg.norm(vp, axis=-1) < res)[..., None], vp, vec)
     return vec.astype(np.float32), ok
 
 
-def background_residual(flow: np.ndarray, cfg: dict, seed: int) -> tuple[np.ndarray, bool]:
+def background_residual(flow: np.ndarray, cfg: EvidenceSettings | dict, seed: int) -> tuple[np.ndarray, bool]:
     """Residual float32 [h, w] (px) of flow [h, w, 2] against the background motion (module doc, steps 1-2) and
     whether the homography fit succeeded."""
+    cfg = typed(EvidenceSettings, cfg)
     vec, ok = residual_vectors(flow, cfg, seed)
     return np.linalg.norm(vec, axis=-1).astype(np.float32), ok
 
 
-def residual_to_prob(res: np.ndarray, flow: np.ndarray, cfg: dict) -> np.ndarray:
+def residual_to_prob(res: np.ndarray, flow: np.ndarray, cfg: EvidenceSettings | dict) -> np.ndarray:
     """Foreground probability float32 [h, w] from residual [h, w] (px) with the adaptive threshold (module doc)."""
+    cfg = typed(EvidenceSettings, cfg)
     mag = np.linalg.norm(flow, axis=-1)
     tau = max(
-        float(cfg["min_residual_px"]),
-        float(cfg["rel_flow"]) * float(np.median(mag)),
-        float(cfg["rel_residual"]) * float(np.median(res)),
+        cfg.min_residual_px,
+        cfg.rel_flow * float(np.median(mag)),
+        cfg.rel_residual * float(np.median(res)),
     )
-    z = (res - tau) / (float(cfg["softness"]) * tau)
+    z = (res - tau) / (cfg.softness * tau)
     return (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)
 
 
@@ -143,14 +149,15 @@ def warp_backward(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
     )
 
 
-def occlusion_mask(flow_ts: np.ndarray, flow_st: np.ndarray, cfg: dict) -> np.ndarray:
+def occlusion_mask(flow_ts: np.ndarray, flow_st: np.ndarray, cfg: EvidenceSettings | dict) -> np.ndarray:
     """Pixels of frame t failing the forward-backward check: bool [h, w].
 
     flow_ts: flow [h, w, 2] from t to s on frame t's grid; flow_st: flow from s back to t on frame s's grid.
     """
+    cfg = typed(EvidenceSettings, cfg)
     back = warp_backward(flow_st, flow_ts)
     err = np.linalg.norm(flow_ts + back, axis=-1)
-    lim = float(cfg["occlusion_px"]) + float(cfg["occlusion_rel"]) * (
+    lim = cfg.occlusion_px + cfg.occlusion_rel * (
         np.linalg.norm(flow_ts, axis=-1) + np.linalg.norm(back, axis=-1)
     )
     return err > lim
@@ -165,12 +172,15 @@ def clean_prob(p: np.ndarray, morph_px: int) -> np.ndarray:
     return cv2.morphologyEx(p, cv2.MORPH_CLOSE, k)
 
 
-def direction_prob(flow_ts: np.ndarray, flow_st: np.ndarray, cfg: dict, seed: int) -> tuple[np.ndarray, bool]:
+def direction_prob(
+    flow_ts: np.ndarray, flow_st: np.ndarray, cfg: EvidenceSettings | dict, seed: int
+) -> tuple[np.ndarray, bool]:
     """Evidence float32 [h, w] of one direction (steps 1-4 of the module doc) and whether the homography fit
     succeeded. flow_ts / flow_st as in :func:`occlusion_mask`."""
+    cfg = typed(EvidenceSettings, cfg)
     res, ok = background_residual(flow_ts, cfg, seed)
     p = residual_to_prob(res, flow_ts, cfg)
-    if cfg["occlusion_check"]:
+    if cfg.occlusion_check:
         p = np.where(occlusion_mask(flow_ts, flow_st, cfg), 0.0, p).astype(np.float32)
     return p, ok
 
@@ -190,7 +200,7 @@ def frame_pairs(T: int, t: int, causal: bool, directions: str = "both") -> list[
 def frame_evidence(
     src: FlowSource,
     t: int,
-    cfg: dict,
+    cfg: EvidenceSettings | dict,
     seed: int,
     causal: bool = False,
     directions: str = "both",
@@ -201,6 +211,7 @@ def frame_evidence(
     Reads the flows between t and the neighbours of :func:`frame_pairs`; ``size`` (h, w) resizes them first (with the
     displacements rescaled) so the evidence is computed at a working resolution.
     """
+    cfg = typed(EvidenceSettings, cfg)
     ps, failures = [], 0
     for s in frame_pairs(src.n_frames, t, causal, directions):
         f_ts, f_st = src.pair(t, s), src.pair(s, t)
@@ -209,4 +220,4 @@ def frame_evidence(
         p, ok = direction_prob(f_ts, f_st, cfg, seed)
         ps.append(p)
         failures += int(not ok)
-    return clean_prob(np.mean(ps, axis=0).astype(np.float32), int(cfg["morph_px"])), failures
+    return clean_prob(np.mean(ps, axis=0).astype(np.float32), cfg.morph_px), failures

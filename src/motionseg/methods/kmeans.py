@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from motionseg.methods.flowsource import FlowSource, frame_flow
+from motionseg.settings import KMeansSettings, typed
 
 FG_RULE = "cluster with the largest border share is background; clusters whose mean flow differs by > fg_min_px are fg"
 
@@ -29,39 +30,42 @@ def border_mask(h: int, w: int, band: int) -> np.ndarray:
     return m
 
 
-def kmeans_frame(flow: np.ndarray, cfg: dict, seed: int) -> np.ndarray:
+def kmeans_frame(flow: np.ndarray, cfg: KMeansSettings, seed: int) -> np.ndarray:
     """Foreground indicator float32 [h, w] of flow [h, w, 2] (px) by k-means + the border rule (module doc)."""
     h, w = flow.shape[:2]
     f = flow.reshape(-1, 2).astype(np.float32)
-    spread = np.median(np.abs(f - np.median(f, axis=0)), axis=0).mean() + float(cfg["min_spread_px"])
+    spread = np.median(np.abs(f - np.median(f, axis=0)), axis=0).mean() + cfg.min_spread_px
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32) / max(h, w)
-    feats = np.concatenate([f / spread, float(cfg["xy_weight"]) * np.stack([xs.ravel(), ys.ravel()], 1)], axis=1)
+    feats = np.concatenate([f / spread, cfg.xy_weight * np.stack([xs.ravel(), ys.ravel()], 1)], axis=1)
     cv2.setRNGSeed(int(seed))
-    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, int(cfg["max_iter"]), 1e-3)
-    k = int(cfg["k"])
-    _, labels, _ = cv2.kmeans(feats.astype(np.float32), k, None, crit, int(cfg["attempts"]), cv2.KMEANS_PP_CENTERS)
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, cfg.max_iter, 1e-3)
+    k = cfg.k
+    _, labels, _ = cv2.kmeans(feats.astype(np.float32), k, None, crit, cfg.attempts, cv2.KMEANS_PP_CENTERS)
     labels = labels.ravel()
-    border = border_mask(h, w, int(cfg["border_px"])).ravel()
+    border = border_mask(h, w, cfg.border_px).ravel()
     bg = int(np.argmax(np.bincount(labels[border], minlength=k)))
     means = np.stack(
         [f[labels == c].mean(axis=0) if np.any(labels == c) else f[labels == bg].mean(axis=0) for c in range(k)]
     )
-    fg = np.linalg.norm(means - means[bg], axis=1) > float(cfg["fg_min_px"])
+    fg = np.linalg.norm(means - means[bg], axis=1) > cfg.fg_min_px
     fg[bg] = False
     return fg[labels].reshape(h, w).astype(np.float32)
 
 
-def kmeans_sequence(src: FlowSource, cfg: dict, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Run the k-means baseline on every frame.
+def kmeans_sequence(src: FlowSource, cfg: KMeansSettings | dict, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Run the k-means baseline on every frame; ``cfg``: the ``kmeans`` settings (or the job's section dict,
+    converted once here).
 
     Returns (probs float32 [T, 2, h, w] with segment 1 = foreground, fg_segments bool [2], meta).
     """
+    settings = typed(KMeansSettings, cfg)
     ps = [
-        kmeans_frame(frame_flow(src, t), cfg, seed + t)
+        kmeans_frame(frame_flow(src, t), settings, seed + t)
         for t in tqdm(range(src.n_frames), desc="kmeans", unit="frame", leave=False)
     ]
     p = np.stack(ps)
-    meta = {"mode": "offline", "oracle": False, "oracle_reason": None, "fg_rule": FG_RULE, "config": cfg}
+    meta = {"mode": "offline", "oracle": False, "oracle_reason": None, "fg_rule": FG_RULE,
+            "config": settings.to_dict()}
     return np.stack([1.0 - p, p], axis=1), np.array([False, True]), meta
 
 

@@ -37,6 +37,7 @@ from motionseg.metrics.columns import FRAME_COLUMNS, SCORE_COLUMNS, STAT_COLUMNS
 from motionseg.metrics.jf import DECAY_MODES, frame_jf, sequence_stats
 from motionseg.metrics.protocols import PROTOCOLS, Protocol, get_protocol, video_order
 from motionseg.metrics.selection import ORACLE_SELECTIONS, SELECTIONS, binary_candidates, segment_masks, select
+from motionseg.settings import EvaluationSettings, typed
 
 SIDECARS: frozenset[str] = frozenset({"meta.json", "segments.npz"})  # allowed beside the PNGs of a mask directory
 MISSING_MODES: tuple[str, ...] = ("error", "empty")
@@ -388,18 +389,12 @@ def score_sequence(
     return scores, per_frame
 
 
-def _cfg(eval_cfg: Mapping[str, Any], key: str) -> Any:
-    if key not in eval_cfg:
-        raise ConfigError(f"evaluation.{key}", "missing (see config/schema.yaml)")
-    return eval_cfg[key]
-
-
 def run_evaluate(
     mask_dir: str | Path,
     dataset_cfg: Mapping[str, Any],
     sequence: str,
     out_csv: str | Path,
-    eval_cfg: Mapping[str, Any],
+    eval_cfg: EvaluationSettings | Mapping[str, Any],
     keys: Mapping[str, str],
     out_frames_csv: str | Path | None = None,
 ) -> None:
@@ -407,19 +402,21 @@ def run_evaluate(
 
     mask_dir: mask directory (docs/architecture.md); dataset_cfg: the dataset's config entry (``root``, ``layout``,
     optional ``protocol``, which is scored too if ``evaluation.protocols`` lacks it); sequence: its name; out_csv:
-    per-sequence score CSV (:data:`SCORE_COLUMNS`); eval_cfg: the ``evaluation`` config section; keys: ``dataset,
+    per-sequence score CSV (:data:`SCORE_COLUMNS`); eval_cfg: the ``evaluation`` settings or config section
+    (converted here; a missing or unknown key is a ConfigError naming it); keys: ``dataset,
     flow, tracks, method``; out_frames_csv: optional per-frame CSV (:data:`FRAME_COLUMNS`). Both written atomically.
     """
     from motionseg.io.datasets import get_sequence, load_gt  # looked up on use (tests stand a fake module in)
 
-    protocols = list(_cfg(eval_cfg, "protocols"))
+    ev = typed(EvaluationSettings, eval_cfg)
+    protocols = list(ev.protocols)
     extra = dataset_cfg.get("protocol")
     if extra and extra not in protocols:
         protocols.append(extra)
     for p in protocols:
         if p not in PROTOCOLS:
             raise ConfigError("evaluation.protocols", f"unknown protocol {p!r}; known: {', '.join(PROTOCOLS)}")
-    selections = list(_cfg(eval_cfg, "selections"))
+    selections = list(ev.selections)
     for s in selections:
         if s not in SELECTIONS:
             raise ConfigError("evaluation.selections", f"unknown selection {s!r}; known: {', '.join(SELECTIONS)}")
@@ -434,10 +431,10 @@ def run_evaluate(
         protocols=protocols,
         selections=selections,
         layout=dataset_cfg["layout"],
-        decay=_cfg(eval_cfg, "decay"),
-        missing=_cfg(eval_cfg, "missing"),
-        bound_th=_cfg(eval_cfg, "bound_th"),
-        workers=_cfg(eval_cfg, "workers"),
+        decay=ev.decay,
+        missing=ev.missing,
+        bound_th=ev.bound_th,
+        workers=ev.workers,
         video_frames=info.frame_names,
         mask_dir=mask_dir,
     )

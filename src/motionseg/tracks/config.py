@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from motionseg.io.errors import ConfigError
+from motionseg.settings import TracksSettings, typed
 
 
 @dataclass(frozen=True)
@@ -36,13 +37,14 @@ FLOWCHAIN_KEYS = ("fb_alpha", "fb_beta", "mb_alpha", "mb_beta")
 COTRACKER_KEYS = ("checkpoint", "checkpoint_sha256", "cotracker_repo", "device")
 
 
-def backend_config(tracks_cfg: dict, backend: str) -> dict:
-    """What one tracks job of ``backend`` reads from the ``tracks`` section ``tracks_cfg``: :data:`SHARED_KEYS` plus
+def backend_config(tracks: TracksSettings | dict, backend: str) -> dict:
+    """What one tracks job of ``backend`` reads from the ``tracks`` settings (or section dict): :data:`SHARED_KEYS` plus
     :data:`FLOWCHAIN_KEYS` (flowchain) or :data:`COTRACKER_KEYS` (CoTracker backends). Never the ``backends`` list
     nor the other trackers' settings, so that adding a tracker or changing one leaves the others' jobs cached."""
     if backend not in BACKENDS:
         raise ConfigError("tracks.backends", f"unknown tracker '{backend}' (known: {', '.join(BACKENDS)})")
     own = FLOWCHAIN_KEYS if backend == FLOWCHAIN else COTRACKER_KEYS
+    tracks_cfg = typed(TracksSettings, tracks).to_dict()
     return {k: tracks_cfg[k] for k in (*SHARED_KEYS, *own)}
 
 

@@ -18,6 +18,7 @@ from motionseg.io.ingest_format import Ingested, load_ingested
 from motionseg.io.masks import fg_from_probs, read_mask_dir, write_mask_dir
 from motionseg.methods.refine import refine_prob
 from motionseg.registry import names, spec
+from motionseg.settings import RefineSettings, typed
 from motionseg.train.config import refine_applies
 from motionseg.train.loop import model_from_cfg, train_model
 from motionseg.train.segment import FG_RULE_BOOT, FG_RULE_BORDER, foreground_segments, predict_probs
@@ -175,7 +176,8 @@ def refine_foreground(probs: np.ndarray, fg_seg: np.ndarray, ing: Ingested, refi
     """GT-free foreground of probs float [T, K, h, w] (segments fg_seg bool [K]) refined per frame on the ingested
     RGB frames (:func:`motionseg.methods.refine.refine_prob`): bool [T, H, W] at the original resolution."""
     fgp = probs[:, fg_seg].sum(axis=1)
-    ref = np.stack([refine_prob(p, f, refine_cfg, seed + t) for t, (p, f) in enumerate(zip(fgp, ing.frames,
+    refine = typed(RefineSettings, refine_cfg)
+    ref = np.stack([refine_prob(p, f, refine, seed + t) for t, (p, f) in enumerate(zip(fgp, ing.frames,
                                                                                           strict=True))])
     return fg_from_probs(ref[:, None], np.array([True]), ing.orig_hw)
 
