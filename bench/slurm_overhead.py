@@ -7,8 +7,8 @@ without the profile's job grouping.
 Each run happens in its own copy of the working tree (tracked + untracked, not ignored files) in a temporary
 directory; the checkout's results/ is never touched. The SLURM runs use slurm/config.yaml plus the test overrides of
 slurm/testing/profile (2 s to the first status check instead of 40 s); "ungrouped" is the same profile without its
-`groups`/`group-components` keys. The demo config is shrunk by slurm/testing/e2e-config.yaml as in CI unless
---full-demo. Prints one line per run: wall time, SLURM jobs submitted, jobs in the DAG.
+`groups`/`group-components` keys. The demo config is shrunk by slurm/testing/e2e-config.yaml unless --full-demo (CI
+runs the full demo). Prints one line per run: wall time, SLURM jobs submitted, jobs in the DAG.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the temporary work directory")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.add_argument("--full-demo", action="store_true",
-                   help="the full demo config (default: shrunk by slurm/testing/e2e-config.yaml, as in CI)")
+                   help="the full demo config, as CI runs it (default: shrunk by slurm/testing/e2e-config.yaml)")
     args = p.parse_args(argv)
 
     started = False
