@@ -8,11 +8,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from motionseg.io.atomic import atomic_path
 from motionseg.io.errors import ConfigError
+
+if TYPE_CHECKING:
+    from motionseg.plan import Plan
 
 CONFIG_NAME = "motionseg.yaml"  # the generated config, written in --out beside results/
 
@@ -75,8 +79,9 @@ def write_config(cfg: dict, path: Path, rerun: str) -> None:
         tmp.write_text(text)
 
 
-def validate_config(cfg: dict, workflow: Path) -> None:
-    """Check the generated config against the workflow's schema and plan (ConfigError naming the key)."""
+def validate_config(cfg: dict, workflow: Path) -> Plan:
+    """Check the generated config against the workflow's schema and plan (ConfigError naming the key); returns the
+    plan, which also lists where each input's outputs go."""
     import jsonschema
 
     from motionseg.plan import Plan
@@ -85,19 +90,18 @@ def validate_config(cfg: dict, workflow: Path) -> None:
     error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(cfg))
     if error is not None:
         raise ConfigError(".".join(map(str, error.absolute_path)) or "config", error.message)
-    Plan.from_config(cfg)
+    return Plan.from_config(cfg)
 
 
 def _main(args: argparse.Namespace) -> int:
     from motionseg.outputs import describe_combo, failure_reason, sequence_outputs
-    from motionseg.plan import Plan
     from motionseg.segment.inputs import build_config, collect_inputs, dataset_entries, workflow_dir
 
     inputs = collect_inputs(args.inputs)
     workflow = (args.workflow or workflow_dir()).absolute()
     out = args.out.absolute()
     cfg = build_config(inputs, workflow, out, args.methods, args.flows, args.probs)
-    validate_config(cfg, workflow)
+    plan = validate_config(cfg, workflow)
     config_path = out / CONFIG_NAME
     extra = shlex.split(args.snakemake_args)
     cmd = snakemake_command(workflow, out, config_path, args.cores, args.profile, args.dry_run, extra)
@@ -107,7 +111,6 @@ def _main(args: argparse.Namespace) -> int:
     rc = subprocess.run(cmd).returncode
     if args.dry_run:
         return rc
-    plan = Plan.from_config(cfg)
     names = {(e["root"], e["layout"]): e["name"] for e in dataset_entries(inputs)}
     failed = 0
     print("motionseg segment: outputs per input")
