@@ -127,12 +127,14 @@ def final_message(plan: Plan, max_sequence_lines: int = MAX_SEQUENCE_LINES) -> s
     for dataset in plan.dataset_names:
         scored_masks = False
         for sequence in plan.sequences(dataset):
-            seq = sequence_outputs(plan, dataset, sequence)
-            made = [c for c in seq.combos if describe_combo(c)]
-            if seq.scored:
-                scored_masks = scored_masks or any(c.masks for c in made)
+            if plan.has_gt(dataset, sequence):
+                # scored: only whether any mask folder exists (one line per dataset), no listing of each folder
+                scored_masks = scored_masks or any(
+                    Path(plan.masks(dataset, f, t, m, sequence)).is_dir() for f, t, m in plan.combos()
+                )
                 continue
-            for c in made:
+            seq = sequence_outputs(plan, dataset, sequence)
+            for c in (c for c in seq.combos if describe_combo(c)):
                 n_unscored += 1
                 if len(unscored) < max_sequence_lines:
                     unscored.append(f"    {dataset}/{sequence} [{c.combo}]: {describe_combo(c)}")
