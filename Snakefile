@@ -9,6 +9,8 @@
 #   <dataset>/models/<flow>/<tracks>/<method>/model.pt          trained networks (gwm, lrtl)
 #   <dataset>/masks/<flow>/<tracks>/<method>/<seq>/             DAVIS-style PNG masks + segments + meta.json
 #   <dataset>/export/<flow>/<tracks>/<method>/<seq>/            palette segment PNGs, soft masks (export.enabled)
+#   <dataset>/instances/<flow>/<tracks>/<method>/<seq>/         instance PNGs, ids 1..K (datasets with objects: multi)
+#   <dataset>/crf/{masks,scores}/<flow>/<tracks>/<method>/...    dense-CRF masks and their scores (crf.methods)
 #   <dataset>/scores/<flow>/<tracks>/<method>/<seq>.csv         J/F per protocol and selection
 #   reports/summary.csv, per_sequence.csv, table.md, plots/, overlays/ (GIF + MP4)
 #   logs/<rule>/..., benchmarks/<rule>/...
@@ -27,6 +29,7 @@ include: "rules/tracks.smk"
 include: "rules/train.smk"
 include: "rules/segment.smk"
 include: "rules/export.smk"
+include: "rules/post.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 

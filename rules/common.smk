@@ -27,6 +27,8 @@ validate_tracks_config(config["tracks"], config["tracks"]["backends"])
 R = PLAN.results
 PLAN_PER_SEQUENCE_METHODS = PLAN.method_regex(trained=False)
 PLAN_TRAINED_METHODS = PLAN.method_regex(trained=True)
+PLAN_CRF_PER_SEQUENCE_METHODS = PLAN.crf_method_regex(trained=False)
+PLAN_CRF_TRAINED_METHODS = PLAN.crf_method_regex(trained=True)
 
 
 wildcard_constraints:
@@ -88,6 +90,16 @@ def method_gpu(wildcards):
 
 def evaluate_inputs(wildcards):
     return PLAN.evaluate_inputs(
+        wildcards.dataset,
+        wildcards.flow,
+        wildcards.tracks,
+        wildcards.method,
+        wildcards.sequence,
+    )
+
+
+def evaluate_crf_inputs(wildcards):
+    return PLAN.evaluate_crf_inputs(
         wildcards.dataset,
         wildcards.flow,
         wildcards.tracks,

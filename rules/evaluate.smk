@@ -33,6 +33,7 @@ rule evaluate:
             "flow": wildcards.flow,
             "tracks": wildcards.tracks,
             "method": wildcards.method,
+            "post": "none",
         },
     script:
         "../scripts/evaluate.py"

@@ -1,4 +1,5 @@
-"""Rule `evaluate`: J/F of one sequence under every protocol and selection (motionseg.metrics.run_evaluate)."""
+"""Rules `evaluate` and `evaluate_crf`: J/F of one sequence under every protocol and selection, and the
+multi-object row of datasets with `objects: multi` (motionseg.metrics.run_evaluate)."""
 
 import _src  # noqa: F401  (puts src/ on sys.path)
 
@@ -15,4 +16,5 @@ run_step(
     snakemake.params.cfg,
     keys=snakemake.params.labels,
     out_frames_csv=snakemake.output.frames,
+    instances_dir=snakemake.input.get("instances"),
 )

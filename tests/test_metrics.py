@@ -320,8 +320,9 @@ def test_run_evaluate_writes_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     gt = {n: square(hw, 2, 6, 2 + i, 6 + i) for i, n in enumerate(names)}
     fake = types.ModuleType("motionseg.io.datasets")
     info = types.SimpleNamespace(frame_names=names, name="s")
-    fake.get_sequence = lambda root, layout, name: info  # type: ignore[attr-defined]
+    fake.get_sequence = lambda root, layout, name, options=None: info  # type: ignore[attr-defined]
     fake.load_gt = lambda info: gt  # type: ignore[attr-defined]
+    fake.reader_options = lambda cfg: {}  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "motionseg.io.datasets", fake)
     fg = np.stack([gt[n] for n in names])
     probs = np.stack([fg, ~fg], axis=1).astype(np.float32)
@@ -489,9 +490,11 @@ def test_schema_section_matches_code() -> None:
     root = Path(__file__).resolve().parents[1]
     schema = yaml.safe_load((root / "config" / "schema.yaml").read_text())["properties"]["evaluation"]
     cfg = yaml.safe_load((root / "config" / "config.yaml").read_text())["evaluation"]
-    from motionseg.metrics import PROTOCOLS, SELECTIONS
+    from motionseg.metrics import SELECTIONS
+    from motionseg.metrics.protocols import SINGLE_OBJECT_PROTOCOLS
 
-    assert set(schema["properties"]["protocols"]["items"]["enum"]) == set(PROTOCOLS)
+    # the multi-object protocol is chosen per dataset (objects: multi), not in evaluation.protocols
+    assert set(schema["properties"]["protocols"]["items"]["enum"]) == set(SINGLE_OBJECT_PROTOCOLS)
     assert set(schema["properties"]["selections"]["items"]["enum"]) == set(SELECTIONS)
     assert set(cfg) == set(schema["required"]) == set(schema["properties"])
     assert json.dumps(cfg)  # plain data

@@ -151,7 +151,7 @@ def test_table_md_separates_gt_free_oracle_and_published(report_dir):
 def test_missing_csv_lists_expected_and_absent(report_dir):
     out, _ = report_dir
     miss = pd.read_csv(out / "missing.csv", keep_default_na=False)
-    assert list(miss.columns) == ["dataset", "sequence", "flow", "tracks", "method", "reason"]
+    assert list(miss.columns) == ["dataset", "sequence", "flow", "tracks", "method", "post", "reason"]
     assert set(miss.loc[miss["sequence"] == "seq_d", "method"]) == {"bgfit", "lrtl", "clusternet-oracle"}
     assert len(miss[miss["sequence"] == "seq_d"]) == 6
     assert miss["reason"].str.contains("seq_e.csv").any()

@@ -155,7 +155,27 @@ def test_data_jobs_read_only_their_dataset_keys() -> None:
     assert plan.ingest_dataset("synth") == {"name": "synth", "layout": "davis", "root": "results/data/synth"}
     assert "n_sequences" not in plan.synth_config("synth") and plan.synth_config("synth")["n_frames"] == 20
     assert plan.dataset_params("synth") == {"layout": "davis", "root": "results/data/synth",
-                                            "protocol": "davis2017-unsup"}
+                                            "protocol": "davis2017-unsup", "objects": "multi"}
+    # the GT reader options reach ingest and evaluate; `split` (which sequences are listed) reaches no job
+    config["datasets"][0].update(annotations="Annotations", split="2017/val", gt_threshold=0.1)
+    plan = Plan.from_config(config)
+    assert plan.ingest_dataset("synth") == {"name": "synth", "layout": "davis", "root": "results/data/synth",
+                                            "annotations": "Annotations", "gt_threshold": 0.1}
+    assert "split" not in plan.dataset_params("synth") and plan.dataset_params("synth")["gt_threshold"] == 0.1
+
+
+def test_crf_and_instance_jobs_read_only_their_sections() -> None:
+    """A crf job reads the crf section without `methods` (which chooses the jobs), an instances job the multiobject
+    section; the crf methods are those of `crf.methods` that run, an unknown name is a ConfigError."""
+    config = copy.deepcopy(CONFIG)
+    plan = Plan.from_config(config)
+    assert "methods" not in plan.crf_config() and plan.crf_config()["iterations"] == config["crf"]["iterations"]
+    assert plan.multiobject_config() == config["multiobject"]
+    config["crf"]["methods"] = ["bgfit", "clusternet-oracle"]  # the second is not in `methods`: no crf job
+    assert Plan.from_config(config).crf_methods == ["bgfit"]
+    config["crf"]["methods"] = ["bgfitt"]
+    with pytest.raises(ConfigError, match="crf.methods"):
+        Plan.from_config(config)
 
 
 # ------------------------------------------------------------------------------------------------ train / infer

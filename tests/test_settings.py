@@ -47,6 +47,8 @@ SCHEMA_PATHS: dict[type[st.Section], tuple[str, ...]] = {
     st.OverlaySettings: ("report", "overlay"),
     st.FlowStripSettings: ("report", "flow_strip"),
     st.ExportSettings: ("export",),
+    st.MultiObjectSettings: ("multiobject",),
+    st.CrfSettings: ("crf",),
 }
 
 

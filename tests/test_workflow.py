@@ -65,6 +65,43 @@ def test_demo_runs_end_to_end_and_prints_report_path(demo_run):
 
 
 @pytest.mark.slow
+def test_demo_reports_multi_object_and_crf_rows_beside_the_raw_ones(demo_run):
+    """The demo dataset is DAVIS-2017-style multi-object (`objects: multi`, palette GT): every method gets instance
+    PNGs in the official result layout and a davis2017-unsup-multi row per sequence, beside the merged single-object
+    rows; the `crf.methods` get `post=crf` rows beside their raw rows, never replacing them."""
+    from PIL import Image
+
+    work, cfg_path, _ = demo_run
+    import yaml
+
+    cfg = yaml.safe_load(cfg_path.read_text())
+    per_seq = pd.read_csv(work / "results" / "reports" / "per_sequence.csv")
+    summary = pd.read_csv(work / "results" / "reports" / "summary.csv")
+    methods = set(cfg["methods"])
+    multi = per_seq[per_seq["protocol"] == "davis2017-unsup-multi"]
+    assert set(multi["method"]) == methods
+    assert (multi["selection"] == "gt-free").all() and (multi["post"] == "none").all()
+    assert (multi["n_objects"] >= 1).all() and multi["n_objects"].max() == 2  # synth has 1- and 2-object sequences
+    single = per_seq[(per_seq["protocol"] == "davis2017-unsup") & (per_seq["post"] == "none")
+                     & (per_seq["selection"] == "gt-free")]
+    assert set(single["method"]) == methods
+    # the summary of the multi-object protocol is the mean over all objects (n_objects-weighted sequence means)
+    for method, g in multi.groupby("method"):
+        row = summary[(summary["protocol"] == "davis2017-unsup-multi") & (summary["method"] == method)].iloc[0]
+        expect = (g["J_mean"] * g["n_objects"]).sum() / g["n_objects"].sum()
+        assert row["J_mean"] == pytest.approx(expect) and row["n_objects"] == g["n_objects"].sum()
+    inst = sorted((work / "results" / "synth" / "instances").rglob("*.png"))
+    assert inst and all(Image.open(p).mode == "P" for p in inst[:5])
+    crf = per_seq[per_seq["post"] == "crf"]
+    assert set(crf["method"]) == set(cfg["crf"]["methods"]) & methods and len(crf)
+    raw = per_seq[per_seq["post"] == "none"]
+    for method in set(crf["method"]):
+        assert len(raw[raw["method"] == method]) > 0
+    table = (work / "results" / "reports" / "table.md").read_text()
+    assert "+crf" in table and "davis2017-unsup-multi" in table
+
+
+@pytest.mark.slow
 def test_second_run_does_nothing(demo_run):
     work, cfg, _ = demo_run
     res = snakemake(work, "--cores", "2", "--configfile", str(cfg), "-n")

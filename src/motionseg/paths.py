@@ -27,6 +27,10 @@ MASKS = "{dataset}/masks/{flow}/{tracks}/{method}/{sequence}"
 EXPORT = "{dataset}/export/{flow}/{tracks}/{method}/{sequence}"
 SCORES = "{dataset}/scores/{flow}/{tracks}/{method}/{sequence}.csv"
 FRAME_SCORES = "{dataset}/scores/{flow}/{tracks}/{method}/{sequence}.frames.csv"
+INSTANCES = "{dataset}/instances/{flow}/{tracks}/{method}/{sequence}"
+CRF_MASKS = "{dataset}/crf/masks/{flow}/{tracks}/{method}/{sequence}"
+CRF_SCORES = "{dataset}/crf/scores/{flow}/{tracks}/{method}/{sequence}.csv"
+CRF_FRAME_SCORES = "{dataset}/crf/scores/{flow}/{tracks}/{method}/{sequence}.frames.csv"
 REPORTS = "reports"
 OVERLAY = "reports/overlays/{dataset}/{flow}/{tracks}/{method}/{sequence}.{ext}"
 TRACK_OVERLAY = "reports/tracks/{dataset}/{tracks}/{sequence}.gif"
@@ -99,6 +103,26 @@ def scores(results: str, **keys: str) -> str:
 def frame_scores(results: str, **keys: str) -> str:
     """Per-frame score CSV beside :func:`scores` (same keys)."""
     return fill(FRAME_SCORES, results, **keys)
+
+
+def instances(results: str, **keys: str) -> str:
+    """Instance-PNG directory of a sequence, the official DAVIS-2017 result layout (same keys as :func:`masks`)."""
+    return fill(INSTANCES, results, **keys)
+
+
+def crf_masks(results: str, **keys: str) -> str:
+    """Mask directory of the dense-CRF version of a method's masks (same keys as :func:`masks`)."""
+    return fill(CRF_MASKS, results, **keys)
+
+
+def crf_scores(results: str, **keys: str) -> str:
+    """Score CSV of :func:`crf_masks` (rows ``post=crf``; same keys)."""
+    return fill(CRF_SCORES, results, **keys)
+
+
+def crf_frame_scores(results: str, **keys: str) -> str:
+    """Per-frame score CSV beside :func:`crf_scores` (same keys)."""
+    return fill(CRF_FRAME_SCORES, results, **keys)
 
 
 def report(results: str, name: str) -> str:

@@ -19,6 +19,9 @@ from motionseg.settings import Settings
 from motionseg.train.config import check_workflow_selection, infer_config, train_config
 
 NO_TRACKS = "none"
+# Dataset keys that change where a sequence's frames and GT are found or how GT is read (motionseg.io.datasets);
+# ``split`` only changes which sequences are listed, so no job reads it.
+SEQUENCE_READER_KEYS = ("annotations", "resolution", "gt_threshold", "gt_thresholds")
 
 
 def flow_id(backend: str) -> str:
@@ -57,6 +60,9 @@ class Plan:
         for method in config["methods"]:
             if method not in METHODS:
                 raise ConfigError("methods", f"unknown method '{method}' (known: {sorted(METHODS)})")
+        for method in config["crf"]["methods"]:
+            if method not in METHODS:
+                raise ConfigError("crf.methods", f"unknown method '{method}' (known: {sorted(METHODS)})")
         if any(spec(m).trained for m in config["methods"]):
             check_workflow_selection(settings.train)
         if plan.has_boot_methods:
@@ -90,9 +96,9 @@ class Plan:
 
                 names = synth_sequence_names(int(ds["synthetic"]["n_sequences"]))
             else:
-                from motionseg.io.datasets import list_sequences
+                from motionseg.io.datasets import list_sequences, reader_options
 
-                names = list_sequences(ds["root"], ds["layout"])
+                names = list_sequences(ds["root"], ds["layout"], options=reader_options(ds))
             for key, subset in ((f"datasets[{dataset}].sequences", ds.get("sequences")),):
                 if subset:
                     unknown = sorted(set(subset) - set(names))
@@ -111,18 +117,18 @@ class Plan:
         root = Path(ds["root"])
         if "synthetic" in ds:
             return [str(root / paths.SYNTH_PARTS[part] / sequence) for part in ("frames", "masks")]
-        from motionseg.io.datasets import source_files
+        from motionseg.io.datasets import reader_options, source_files
 
-        return [str(p) for p in source_files(ds["root"], ds["layout"], sequence)]
+        return [str(p) for p in source_files(ds["root"], ds["layout"], sequence, options=reader_options(ds))]
 
     def gt_files(self, dataset: str, sequence: str) -> list[str]:
         """Ground-truth files of one sequence (inputs of its evaluation jobs); empty when it has no GT."""
         ds = self.dataset(dataset)
         if "synthetic" in ds:
             return [str(Path(ds["root"]) / paths.SYNTH_PARTS["masks"] / sequence)]
-        from motionseg.io.datasets import gt_files
+        from motionseg.io.datasets import gt_files, reader_options
 
-        return [str(p) for p in gt_files(ds["root"], ds["layout"], sequence)]
+        return [str(p) for p in gt_files(ds["root"], ds["layout"], sequence, options=reader_options(ds))]
 
     # ------------------------------------------------------------------ backends and combinations
 
@@ -175,6 +181,10 @@ class Plan:
             names.append(self.pseudo_source)
         return _alternation(names)
 
+    def crf_method_regex(self, trained: bool) -> str:
+        """Regex alternation of the CRF methods (:attr:`crf_methods`) that are (or are not) trained networks."""
+        return _alternation([m for m in self.crf_methods if spec(m).trained == trained])
+
     # Each rule's params are exactly what its job reads (docs/architecture.md, "Rule params"): the methods below
     # slice the config per job, so an edit reruns only the jobs that read the edited setting.
 
@@ -212,10 +222,11 @@ class Plan:
         return infer_config(self.settings, method)
 
     def ingest_dataset(self, name: str) -> dict[str, Any]:
-        """What an ingest job reads of dataset ``name``: its ``name``, ``layout`` and ``root`` (not its protocol,
-        flow gaps or sequence subset, which other stages read)."""
+        """What an ingest job reads of dataset ``name``: its ``name``, ``layout``, ``root`` and the reader options
+        that locate a sequence's frames and GT (:data:`SEQUENCE_READER_KEYS`), not its protocol, flow gaps or
+        sequence subset, which other stages read."""
         ds = self.dataset(name)
-        return {k: ds[k] for k in ("name", "layout", "root")}
+        return {k: ds[k] for k in ("name", "layout", "root", *SEQUENCE_READER_KEYS) if k in ds}
 
     def synth_config(self, name: str) -> dict[str, Any]:
         """What a synth job reads of the ``synthetic`` block of dataset ``name``: everything but ``n_sequences``
@@ -272,6 +283,30 @@ class Plan:
     def frame_scores(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> str:
         return paths.frame_scores(self.results, **_combo(dataset, flow, tracks, method, sequence))
 
+    def instances(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> str:
+        return paths.instances(self.results, **_combo(dataset, flow, tracks, method, sequence))
+
+    def crf_masks(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> str:
+        return paths.crf_masks(self.results, **_combo(dataset, flow, tracks, method, sequence))
+
+    def crf_scores(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> str:
+        return paths.crf_scores(self.results, **_combo(dataset, flow, tracks, method, sequence))
+
+    def crf_frame_scores(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> str:
+        return paths.crf_frame_scores(self.results, **_combo(dataset, flow, tracks, method, sequence))
+
+    @property
+    def crf_methods(self) -> list[str]:
+        """The configured methods that also get a dense-CRF version (``crf.methods`` in ``methods`` order; a
+        listed method that is not run is ignored, so a dataset config can change ``methods`` alone)."""
+        wanted = set(self.config["crf"]["methods"])
+        return [m for m in self.methods if m in wanted]
+
+    def crf_keys(self) -> list[tuple[str, str, str, str, str]]:
+        """(dataset, flow, tracks, method, sequence) of every expected CRF score file."""
+        crf = set(self.crf_methods)
+        return [k for k in self.scored_keys() if k[3] in crf]
+
     def has_gt(self, dataset: str, sequence: str) -> bool:
         """Whether a sequence has ground truth (and is therefore scored); synthetic data always has it."""
         return "synthetic" in self.dataset(dataset) or bool(self.gt_files(dataset, sequence))
@@ -287,7 +322,8 @@ class Plan:
         ]
 
     def all_scores(self) -> list[str]:
-        return [self.scores(*k) for k in self.scored_keys()]
+        """Every expected score CSV: the raw masks', then the CRF versions' (``post=crf`` rows)."""
+        return [self.scores(*k) for k in self.scored_keys()] + [self.crf_scores(*k) for k in self.crf_keys()]
 
     def unscored_masks(self) -> list[str]:
         """Mask directories of sequences without ground truth (final targets: nothing to score them against)."""
@@ -300,15 +336,24 @@ class Plan:
         ]
 
     def all_frame_scores(self) -> list[str]:
-        return [self.frame_scores(*k) for k in self.scored_keys()]
+        return [self.frame_scores(*k) for k in self.scored_keys()] + [
+            self.crf_frame_scores(*k) for k in self.crf_keys()
+        ]
 
     def expected_rows(self) -> list[dict[str, str]]:
-        """One dict per expected (dataset, sequence, flow, tracks, method): what the report must account for, with
-        the path of its score file (``scores``), so that the report names an absent file without parsing paths."""
-        return [
-            {"dataset": d, "sequence": s, "flow": f, "tracks": t, "method": m, "scores": self.scores(d, f, t, m, s)}
+        """One dict per expected (dataset, sequence, flow, tracks, method, post): what the report must account for,
+        with the path of its score file (``scores``), so that the report names an absent file without parsing paths."""
+        raw = [
+            {"dataset": d, "sequence": s, "flow": f, "tracks": t, "method": m, "post": "none",
+             "scores": self.scores(d, f, t, m, s)}
             for d, f, t, m, s in self.scored_keys()
         ]
+        crf = [
+            {"dataset": d, "sequence": s, "flow": f, "tracks": t, "method": m, "post": "crf",
+             "scores": self.crf_scores(d, f, t, m, s)}
+            for d, f, t, m, s in self.crf_keys()
+        ]
+        return raw + crf
 
     def overlays(self) -> list[str]:
         """Mask-overlay GIFs: the first ``report.overlays_per_dataset`` sequences of each dataset, every combo."""
@@ -431,14 +476,36 @@ class Plan:
         return inputs
 
     def dataset_params(self, name: str) -> dict[str, Any]:
-        """What an evaluate job reads of dataset ``name``: ``layout``, ``root`` and ``protocol`` (when set); not the
-        ``sequences`` subset, flow gaps or synthetic settings, so that changing those does not rerun the evaluation
-        of sequences whose masks stay."""
+        """What an evaluate job reads of dataset ``name``: ``layout``, ``root``, ``protocol`` and ``objects`` (when
+        set) and the GT reader options; not the ``sequences`` subset, flow gaps or synthetic settings, so that
+        changing those does not rerun the evaluation of sequences whose masks stay."""
         ds = self.dataset(name)
-        return {k: ds[k] for k in ("layout", "root", "protocol") if k in ds}
+        return {k: ds[k] for k in ("layout", "root", "protocol", "objects", *SEQUENCE_READER_KEYS) if k in ds}
+
+    def multi_object(self, dataset: str) -> bool:
+        """Whether ``dataset`` is scored with the multi-object protocol too (``objects: multi``)."""
+        return self.dataset(dataset).get("objects") == "multi"
 
     def evaluate_inputs(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> dict[str, Any]:
-        return {
+        inputs = {
             "masks": self.masks(dataset, flow, tracks, method, sequence),
             "gt": self.gt_files(dataset, sequence),
         }
+        if self.multi_object(dataset):
+            inputs["instances"] = self.instances(dataset, flow, tracks, method, sequence)
+        return inputs
+
+    def evaluate_crf_inputs(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> dict[str, Any]:
+        """Inputs of the evaluation of a method's CRF masks (single-object rows only, ``post=crf``)."""
+        return {
+            "masks": self.crf_masks(dataset, flow, tracks, method, sequence),
+            "gt": self.gt_files(dataset, sequence),
+        }
+
+    def multiobject_config(self) -> dict[str, Any]:
+        """What an instances job reads: the ``multiobject`` section."""
+        return self.settings.multiobject.to_dict()
+
+    def crf_config(self) -> dict[str, Any]:
+        """What a crf job reads: the ``crf`` section without ``methods`` (which chooses the jobs)."""
+        return self.settings.crf.params()

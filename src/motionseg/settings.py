@@ -121,11 +121,14 @@ def typed(cls: type[S], value: S | Mapping[str, Any]) -> S:
 class SyntheticSettings(Section):
     """``datasets[i].synthetic``: generate the dataset (motionseg.synth)."""
 
+    _OPTIONAL = frozenset({"instances"})
+
     n_sequences: int
     n_frames: int
     height: int
     width: int
     seed: int
+    instances: bool | None
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,8 @@ class DatasetSettings(Section):
 
     KEY = "datasets[]"
     _NESTED = {"synthetic": SyntheticSettings}
-    _OPTIONAL = frozenset({"sequences", "protocol", "flow_gaps", "synthetic"})
+    _OPTIONAL = frozenset({"sequences", "protocol", "flow_gaps", "synthetic", "annotations", "resolution", "split",
+                           "gt_threshold", "gt_thresholds", "objects"})
 
     name: str
     layout: str
@@ -143,6 +147,12 @@ class DatasetSettings(Section):
     protocol: str | None
     flow_gaps: tuple[int, ...] | None
     synthetic: SyntheticSettings | None
+    annotations: str | None
+    resolution: str | None
+    split: str | None
+    gt_threshold: float | None
+    gt_thresholds: dict[str, float] | None
+    objects: str | None
 
 
 @dataclass(frozen=True)
@@ -535,6 +545,36 @@ class ExportSettings(Section):
     probs: bool
 
 
+@dataclass(frozen=True)
+class MultiObjectSettings(Section):
+    """``multiobject``: instance PNGs of datasets with ``objects: multi`` (motionseg.io.instances)."""
+
+    KEY = "multiobject"
+
+    proposals: str
+    max_instances: int
+
+
+@dataclass(frozen=True)
+class CrfSettings(Section):
+    """``crf``: dense CRF after the listed methods (motionseg.post.crf); kernel widths in px of the ingested frames."""
+
+    KEY = "crf"
+
+    methods: tuple[str, ...]
+    iterations: int
+    gaussian_sxy: float
+    gaussian_compat: float
+    bilateral_sxy: float
+    bilateral_srgb: float
+    bilateral_compat: float
+    prob_clip: float
+
+    def params(self) -> dict:
+        """What a crf job reads: every key but ``methods`` (which chooses the jobs)."""
+        return {k: v for k, v in self.to_dict().items() if k != "methods"}
+
+
 # ------------------------------------------------------------------------------------------ the whole config
 
 
@@ -547,7 +587,8 @@ class Settings(Section):
     _NESTED = {"ingest": IngestSettings, "evidence": EvidenceSettings, "refine": RefineSettings,
                "bgfit": BgfitSettings, "flow": FlowSettings, "kmeans": KMeansSettings, "cluster": ClusterSettings,
                "tracks": TracksSettings, "report": ReportSettings, "export": ExportSettings,
-               "train": TrainSettings, "evaluation": EvaluationSettings}
+               "train": TrainSettings, "evaluation": EvaluationSettings, "multiobject": MultiObjectSettings,
+               "crf": CrfSettings}
     _NESTED_LIST = {"datasets": DatasetSettings}
     _NESTED_MAP = {"resources": ResourceSettings}
 
@@ -570,3 +611,5 @@ class Settings(Section):
     export: ExportSettings
     train: TrainSettings
     evaluation: EvaluationSettings
+    multiobject: MultiObjectSettings
+    crf: CrfSettings

@@ -256,7 +256,8 @@ def load_gt(ing: Ingested, size: tuple[int, int], gt_source: str | Path) -> list
         if p is None:
             out.append(None)
             continue
-        out.append(resize_masks(read_gt_entry(p, ing.manifest.get("gt_encoding", "auto")), size))
+        entry = read_gt_entry(p, ing.manifest.get("gt_encoding", "auto"), threshold=ing.manifest.get("gt_threshold"))
+        out.append(resize_masks(entry, size))
     return out
 
 

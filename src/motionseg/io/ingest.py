@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from motionseg.flow.geometry import resize_frames, working_size
-from motionseg.io.datasets import SequenceInfo, get_sequence, load_frames
+from motionseg.io.datasets import SequenceInfo, get_sequence, load_frames, reader_options
 from motionseg.io.errors import InputError
 from motionseg.io.ingest_format import Ingested, save_ingested
 
@@ -54,6 +54,7 @@ def _manifest(dataset_cfg: dict, info: SequenceInfo, orig_hw: tuple[int, int], w
         "video": str(info.video_path) if info.video_path is not None else None,
         "gt_paths": {name: gt_str(info.gt_paths[name]) for name in info.annotated},
         "gt_encoding": info.gt_encoding,
+        "gt_threshold": info.gt_threshold,
         "annotated": list(info.annotated),
         "orig_hw": list(orig_hw),
         "working_hw": list(work_hw),
@@ -74,7 +75,7 @@ def run_ingest(
             Path(dataset_cfg["root"]) / sequence,
             "deliberate failure: this sequence is listed in config key 'debug_fail_sequences'",
         )
-    info = get_sequence(dataset_cfg["root"], dataset_cfg["layout"], sequence)
+    info = get_sequence(dataset_cfg["root"], dataset_cfg["layout"], sequence, options=reader_options(dataset_cfg))
     frames = load_frames(info, progress=len(info.frame_names) >= PROGRESS_MIN_FRAMES)
     orig_hw = (int(frames.shape[1]), int(frames.shape[2]))
     work_hw = working_size(*orig_hw, ingest_cfg["height"])

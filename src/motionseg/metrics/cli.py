@@ -9,11 +9,11 @@ from pathlib import Path
 from motionseg.io.errors import InputError
 from motionseg.metrics.evaluate import MISSING_MODES, evaluate_dirs, with_summary_rows, write_csv
 from motionseg.metrics.jf import DECAY_MODES
-from motionseg.metrics.protocols import PROTOCOLS
+from motionseg.metrics.protocols import PROTOCOLS, SINGLE_OBJECT_PROTOCOLS
 
 EPILOG = """\
 protocols:
-""" + "\n".join(f"  {p.name:16s} {p.description}" for p in PROTOCOLS.values()) + """
+""" + "\n".join(f"  {p.name:16s} {p.description}" for p in PROTOCOLS.values() if not p.multi_object) + """
 
 Both folders hold <seq>/<frame>.png; any nonzero pixel is foreground (multi-object labels are merged). Every GT
 frame is scored (the protocol may drop some); sequences only in --pred are ignored. The output CSV has one row per
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gt", required=True, type=Path, help="GT folder: <seq>/<frame>.png")
     p.add_argument("--pred", required=True, type=Path, help="prediction folder: <seq>/<frame>.png")
     p.add_argument("--out", required=True, type=Path, help="output CSV (one row per sequence + _MEAN_, _FRAME_POOLED_)")
-    p.add_argument("--protocol", default="davis2017-unsup", choices=list(PROTOCOLS),
+    p.add_argument("--protocol", default="davis2017-unsup", choices=list(SINGLE_OBJECT_PROTOCOLS),
                    help="scoring protocol (default: davis2017-unsup, the official unsupervised DAVIS)")
     p.add_argument("--per-frame", type=Path, default=None, metavar="FILE",
                    help="also write per-frame J and F (sequence,frame,J,F) to FILE")

@@ -33,9 +33,15 @@ from motionseg.io.atomic import atomic_path
 from motionseg.io.datasets import MASK_ENCODING, read_mask
 from motionseg.io.errors import ConfigError, InputError
 from motionseg.io.masks import MaskSet, read_mask_dir
-from motionseg.metrics.columns import FRAME_COLUMNS, SCORE_COLUMNS, STAT_COLUMNS
+from motionseg.metrics.columns import FRAME_COLUMNS, METRIC_COLUMNS, SCORE_COLUMNS
 from motionseg.metrics.jf import DECAY_MODES, frame_jf, sequence_stats
-from motionseg.metrics.protocols import PROTOCOLS, Protocol, get_protocol, video_order
+from motionseg.metrics.protocols import (
+    MULTI_OBJECT_PROTOCOL,
+    SINGLE_OBJECT_PROTOCOLS,
+    Protocol,
+    get_protocol,
+    video_order,
+)
 from motionseg.metrics.selection import ORACLE_SELECTIONS, SELECTIONS, binary_candidates, segment_masks, select
 from motionseg.settings import EvaluationSettings, typed
 
@@ -164,11 +170,11 @@ def apply_empty_rule(
 
 
 def stats_row(j: np.ndarray, f: np.ndarray, decay: str) -> dict[str, float | int]:
-    """The seven statistic columns of one sequence from per-frame J and F float [n]."""
+    """The statistic columns of one single-object sequence from per-frame J and F float [n] (``n_objects`` = 1)."""
     jm, jr, jd = sequence_stats(j, decay)  # type: ignore[arg-type]
     fm, fr, fd = sequence_stats(f, decay)  # type: ignore[arg-type]
     return {"J_mean": jm, "J_recall": jr, "J_decay": jd, "F_mean": fm, "F_recall": fr, "F_decay": fd,
-            "n_frames": int(np.size(j))}
+            "n_frames": int(np.size(j)), "n_objects": 1}
 
 
 def _check_choice(value: str, choices: Sequence[str], what: str) -> str:
@@ -200,8 +206,8 @@ def evaluate_dirs(
     empty mask); decay: ``correct`` or ``official``; bound_th: F tolerance; workers: processes (0 = all CPUs);
     sequences: subset of GT sequences (default all). Sequences only in ``pred_dir`` are ignored.
 
-    Returns ``(per_sequence, per_frame)``: per_sequence has columns ``sequence`` + :data:`STAT_COLUMNS` (J/F in
-    [0, 1]), one row per GT sequence in name order; per_frame has ``sequence, frame, J, F``.
+    Returns ``(per_sequence, per_frame)``: per_sequence has columns ``sequence``, the six statistics (J/F in [0, 1])
+    and ``n_frames``, one row per GT sequence in name order; per_frame has ``sequence, frame, J, F``.
     """
     proto = get_protocol(protocol)
     _check_choice(missing, MISSING_MODES, "missing")
@@ -248,7 +254,7 @@ def evaluate_dirs(
         start += len(names)
         rows.append({"sequence": seq, **stats_row(j[sl], f[sl], decay)})
         frame_rows.append(pd.DataFrame({"sequence": seq, "frame": names, "J": j[sl], "F": f[sl]}))
-    per_seq = pd.DataFrame(rows, columns=["sequence", *STAT_COLUMNS])
+    per_seq = pd.DataFrame(rows, columns=["sequence", *METRIC_COLUMNS, "n_frames"])
     per_frame = (pd.concat(frame_rows, ignore_index=True) if frame_rows
                  else pd.DataFrame(columns=["sequence", "frame", "J", "F"]))
     return per_seq, per_frame
@@ -367,6 +373,7 @@ def score_sequence(
     meta_oracle = bool(masks.meta.get("oracle", False))
     base = {k: keys[k] for k in ("dataset", "sequence", "flow", "tracks", "method")}
     base["mode"] = str(keys.get("mode", masks.meta.get("mode", "")) or "")
+    base["post"] = str(keys.get("post", "none"))
     rows, frame_parts = [], []
     for proto in protos:
         names = scored[proto.name]
@@ -397,16 +404,21 @@ def run_evaluate(
     eval_cfg: EvaluationSettings | Mapping[str, Any],
     keys: Mapping[str, str],
     out_frames_csv: str | Path | None = None,
+    instances_dir: str | Path | None = None,
 ) -> None:
-    """Workflow rule ``evaluate``: score one sequence's mask directory and write one CSV row per protocol x selection.
+    """Workflow rules ``evaluate`` and ``evaluate_crf``: score one sequence's mask directory and write one CSV row per
+    protocol x selection.
 
     mask_dir: mask directory (docs/architecture.md); dataset_cfg: the dataset's config entry (``root``, ``layout``,
-    optional ``protocol``, which is scored too if ``evaluation.protocols`` lacks it); sequence: its name; out_csv:
-    per-sequence score CSV (:data:`SCORE_COLUMNS`); eval_cfg: the ``evaluation`` settings or config section
-    (converted here; a missing or unknown key is a ConfigError naming it); keys: ``dataset,
-    flow, tracks, method``; out_frames_csv: optional per-frame CSV (:data:`FRAME_COLUMNS`). Both written atomically.
+    optional ``protocol``, which is scored too if ``evaluation.protocols`` lacks it, ``objects`` and the GT reader
+    options); sequence: its name; out_csv: per-sequence score CSV (:data:`SCORE_COLUMNS`); eval_cfg: the
+    ``evaluation`` settings or config section (converted here; a missing or unknown key is a ConfigError naming it);
+    keys: ``dataset, flow, tracks, method`` and optionally ``post`` (default ``none``); out_frames_csv: optional
+    per-frame CSV (:data:`FRAME_COLUMNS`); instances_dir: the sequence's instance PNGs (rule ``instances``): with
+    ``objects: multi`` one more GT-free row, protocol ``davis2017-unsup-multi`` (no per-frame rows). Both CSVs are
+    written atomically.
     """
-    from motionseg.io.datasets import get_sequence, load_gt  # looked up on use (tests stand a fake module in)
+    from motionseg.io.datasets import get_sequence, load_gt, reader_options  # looked up on use (tests use a fake)
 
     ev = typed(EvaluationSettings, eval_cfg)
     protocols = list(ev.protocols)
@@ -414,14 +426,21 @@ def run_evaluate(
     if extra and extra not in protocols:
         protocols.append(extra)
     for p in protocols:
-        if p not in PROTOCOLS:
-            raise ConfigError("evaluation.protocols", f"unknown protocol {p!r}; known: {', '.join(PROTOCOLS)}")
+        if p not in SINGLE_OBJECT_PROTOCOLS:
+            known = ", ".join(SINGLE_OBJECT_PROTOCOLS)
+            raise ConfigError("evaluation.protocols", f"unknown protocol {p!r}; known: {known} "
+                              f"({MULTI_OBJECT_PROTOCOL} is scored on datasets with `objects: multi`)")
     selections = list(ev.selections)
     for s in selections:
         if s not in SELECTIONS:
             raise ConfigError("evaluation.selections", f"unknown selection {s!r}; known: {', '.join(SELECTIONS)}")
+    # the multi-object row scores the method's own instance PNGs: raw masks only (post=none), never the CRF version
+    multi = dataset_cfg.get("objects") == "multi" and str(keys.get("post", "none")) == "none"
+    if multi and instances_dir is None:
+        raise ConfigError(f"datasets[{keys.get('dataset')}].objects", "objects: multi needs the sequence's instance "
+                          "PNGs (rule instances) as an input of the evaluation")
 
-    info = get_sequence(dataset_cfg["root"], dataset_cfg["layout"], sequence)
+    info = get_sequence(dataset_cfg["root"], dataset_cfg["layout"], sequence, options=reader_options(dataset_cfg))
     gt = load_gt(info)
     masks = read_mask_dir(mask_dir, with_probs=any(s in ORACLE_SELECTIONS for s in selections))
     scores, per_frame = score_sequence(
@@ -438,6 +457,33 @@ def run_evaluate(
         video_frames=info.frame_names,
         mask_dir=mask_dir,
     )
+    if multi and instances_dir is not None:
+        multi_row = score_instances(info, instances_dir, {**keys, "sequence": sequence,
+                                                          "mode": str(masks.meta.get("mode", "") or ""),
+                                                          "post": "none"}, ev, bool(masks.meta.get("oracle", False)))
+        scores = pd.concat([scores, pd.DataFrame([multi_row], columns=SCORE_COLUMNS)], ignore_index=True)
     write_csv(scores, out_csv)
     if out_frames_csv is not None:
         write_csv(per_frame, out_frames_csv)
+
+
+def score_instances(info: Any, instances_dir: str | Path, keys: Mapping[str, Any], ev: EvaluationSettings,
+                    meta_oracle: bool = False) -> dict[str, Any]:
+    """The ``davis2017-unsup-multi`` score row of one sequence: its instance PNGs against its instance GT.
+
+    info: the sequence (:class:`motionseg.io.datasets.SequenceInfo`); instances_dir: ``<frame>.png`` id maps (the
+    official result layout); keys: the row's key columns (``dataset, sequence, flow, tracks, method, mode, post``).
+    Every annotated frame is scored; a frame without a PNG counts as an empty prediction (the workflow writes one
+    per frame). The row is ``selection=gt-free``: the proposals use no GT; their assignment to the objects is the
+    protocol's (the official evaluator's Hungarian matching).
+    """
+    from motionseg.io.datasets import load_gt_instances
+    from motionseg.io.instances import read_instance_pngs
+    from motionseg.metrics.multiobject import multiobject_rows, score_multiobject
+
+    gt_ids = load_gt_instances(info)
+    pred = read_instance_pngs(instances_dir)
+    frames = get_protocol(MULTI_OBJECT_PROTOCOL).scored_frames(info.frame_names, gt_ids, info.layout)
+    result = score_multiobject(gt_ids, pred, frames, bound_th=ev.bound_th, decay=ev.decay)
+    row_keys = {**keys, "protocol": MULTI_OBJECT_PROTOCOL, "selection": "gt-free", "oracle": meta_oracle}
+    return multiobject_rows(result, row_keys)[0]

@@ -7,6 +7,13 @@ dataset aggregate a paper reports.
 | ``davis2016`` | all but the first and the last frame of the video | 1 | mean of sequence means |
 | ``mg`` | all | 0 | mean over all frames pooled |
 | ``gwm`` | all but the last frame; DAVIS layout: also frames 0, 1 | 0 | DAVIS: mean of sequence means; others pooled |
+| ``davis2017-unsup-multi`` | all | 1 | mean over all objects of all sequences |
+
+``davis2017-unsup-multi`` is the official DAVIS-2017 unsupervised multi-object protocol (davis2017-evaluation): the
+method's instance PNGs (at most 20 proposals per sequence) are matched to the GT objects of the sequence by one
+Hungarian assignment on the mean over frames of (J + F) / 2, and each GT object gets its matched proposal's J and F
+(:mod:`motionseg.metrics.multiobject`). It is scored only on datasets with ``objects: multi``, on instance PNGs, never
+on merged masks; the single-object protocols score the merged foreground of the same dataset.
 
 Frames are positions in the video's frame list (natural sort of the frame names; on DAVIS position 0 is ``00000``),
 and only annotated frames are ever scored (so FBMS, whose GT is sparse, is scored on its annotated frames). ``mg`` and
@@ -30,7 +37,9 @@ class Protocol:
     drop_first: leading video frames never scored (``drop_first_davis`` replaces it on DAVIS-layout datasets);
     drop_last: trailing video frames never scored; empty_empty: J and F of a frame where GT and prediction are both
     empty; aggregate: the paper's dataset aggregate, ``sequence`` (mean of per-sequence means), ``frame`` (all
-    frames pooled) or ``layout`` (``sequence`` on DAVIS layouts, ``frame`` elsewhere).
+    frames pooled), ``object`` (mean over all objects of all sequences: per-sequence rows weighted by ``n_objects``)
+    or ``layout`` (``sequence`` on DAVIS layouts, ``frame`` elsewhere); multi_object: scored on instance PNGs against
+    instance GT (:mod:`motionseg.metrics.multiobject`), not on merged masks.
     """
 
     name: str
@@ -40,6 +49,7 @@ class Protocol:
     drop_first_davis: int | None = None
     empty_empty: float = 1.0
     aggregate: str = "sequence"
+    multi_object: bool = False
 
     def n_drop_first(self, layout: str) -> int:
         """Leading frames dropped for a dataset of this ``layout``."""
@@ -96,8 +106,18 @@ PROTOCOLS: dict[str, Protocol] = {
             empty_empty=0.0,
             aggregate="layout",
         ),
+        Protocol(
+            "davis2017-unsup-multi",
+            "official DAVIS-2017 unsupervised multi-object task: instance PNGs (<= 20 proposals) matched to the GT "
+            "objects by Hungarian assignment on J&F, all frames, mean over all objects",
+            aggregate="object",
+            multi_object=True,
+        ),
     )
 }
+# the protocols that score one merged foreground (``evaluation.protocols`` chooses among these)
+SINGLE_OBJECT_PROTOCOLS: tuple[str, ...] = tuple(n for n, p in PROTOCOLS.items() if not p.multi_object)
+MULTI_OBJECT_PROTOCOL = "davis2017-unsup-multi"
 
 
 def get_protocol(name: str) -> Protocol:

@@ -119,6 +119,7 @@ def render_overlay(frames_npz: str | Path, mask_dir: str | Path, gt_paths: Mappi
     from motionseg.io.datasets import read_gt_entry  # the readers' own GT rules (merged objects, encodings)
 
     gt, encoding = _gt_from_manifest(ing.manifest) if gt_paths is None else (dict(gt_paths), "auto")
+    threshold = ing.manifest.get("gt_threshold") if gt_paths is None else None  # absent in older manifests
     T, h, w = ing.frames.shape[:3]
     scale = min(1.0, max_width / w)
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
@@ -130,7 +131,7 @@ def render_overlay(frames_npz: str | Path, mask_dir: str | Path, gt_paths: Mappi
         if size != (h, w):
             frame = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
         pred = resize_masks(masks.fg[index[name]], size)
-        g = resize_masks(read_gt_entry(gt[name], encoding), size) if name in gt else None
+        g = resize_masks(read_gt_entry(gt[name], encoding, threshold=threshold), size) if name in gt else None
         img = overlay_frame(frame, pred, g)
         label = f"{Path(out_gif).stem} {name}  pred=red  " + ("GT=green" if g is not None else "GT: none")
         images.append(Image.fromarray(np.concatenate([img, _caption_bar(size[1], label)], axis=0)))
@@ -143,8 +144,8 @@ def render_overlay(frames_npz: str | Path, mask_dir: str | Path, gt_paths: Mappi
         def all_frames():
             for t, name in enumerate(ing.names):
                 pred = resize_masks(masks.fg[index[name]], (h, w))
-                yield overlay_frame(ing.frames[t], pred, resize_masks(read_gt_entry(gt[name], encoding), (h, w))
-                                    if name in gt else None)
+                g = read_gt_entry(gt[name], encoding, threshold=threshold) if name in gt else None
+                yield overlay_frame(ing.frames[t], pred, resize_masks(g, (h, w)) if g is not None else None)
 
         write_overlay_video(all_frames(), out_mp4, video_fps)
     if out_html is not None:

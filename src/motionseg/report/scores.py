@@ -26,7 +26,9 @@ ROW_KEY = [c for c in KEY_COLUMNS if c != "oracle"]
 GROUP_KEY = GROUP_COLUMNS
 METRIC_COLS = METRIC_COLUMNS
 STR_COLS = ROW_KEY
-EXPECTED_COLS = ["dataset", "sequence", "flow", "tracks", "method"]
+EXPECTED_COLS = ["dataset", "sequence", "flow", "tracks", "method", "post"]
+# columns added by later versions, with the value every older score CSV had (no post-processing, one object)
+LATER_COLUMNS = {"post": "none", "n_objects": 1}
 FRAME_REQUIRED = ["dataset", "sequence", "flow", "tracks", "method", "frame", "J"]
 
 _TRUE = {"true", "1", "yes"}
@@ -62,6 +64,9 @@ def read_score_csv(path: str | Path) -> pd.DataFrame:
         raise InputError(path, "score CSV does not exist") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(path, f"not a readable CSV ({exc})") from exc
+    for col, value in LATER_COLUMNS.items():
+        if col not in df.columns:
+            df[col] = value
     missing = [c for c in SCORE_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(path, f"score CSV lacks columns {missing} (has {list(df.columns)})")
@@ -76,12 +81,13 @@ def read_score_csv(path: str | Path) -> pd.DataFrame:
         if bad.any():
             raise InputError(path, f"column '{c}' must lie in [0, 1] (fractions, not percent); found "
                                    f"{df.loc[bad, c].tolist()[:3]}")
-    try:
-        df["n_frames"] = pd.to_numeric(df["n_frames"], errors="raise").astype(int)
-    except (ValueError, TypeError) as exc:
-        raise InputError(path, f"column 'n_frames' must be integers ({exc})") from exc
-    if (df["n_frames"] < 0).any():
-        raise InputError(path, "column 'n_frames' has negative values")
+    for c in ("n_frames", "n_objects"):
+        try:
+            df[c] = pd.to_numeric(df[c], errors="raise").astype(int)
+        except (ValueError, TypeError) as exc:
+            raise InputError(path, f"column '{c}' must be integers ({exc})") from exc
+        if (df[c] < 0).any():
+            raise InputError(path, f"column '{c}' has negative values")
     unflagged = df["selection"].str.startswith("oracle") & ~df["oracle"]
     if unflagged.any():
         raise InputError(path, f"selection {df.loc[unflagged, 'selection'].tolist()} uses the ground truth but "
@@ -126,6 +132,7 @@ def find_missing(per_sequence: pd.DataFrame, expected: Sequence[dict] | None, ab
     absent_set = {str(p) for p in absent}
     rows, named = [], set()
     for i, e in enumerate(expected or []):
+        e = {"post": "none", **e}
         lacking = [c for c in EXPECTED_COLS if c not in e]
         if lacking:
             raise InputError("expected", f"entry {i} lacks keys {lacking}: {e}")
@@ -162,9 +169,9 @@ def missing_counts(summary: pd.DataFrame, expected: Sequence[dict] | None) -> pd
         summary["n_expected"] = pd.array([pd.NA] * len(summary), dtype="Int64")
         summary["complete"] = True
         return summary
-    exp = pd.DataFrame([{c: str(e[c]) for c in EXPECTED_COLS} for e in expected])
-    counts = exp.groupby(["dataset", "flow", "tracks", "method"])["sequence"].nunique()
-    n_exp = [counts.get((r.dataset, r.flow, r.tracks, r.method), 0) for r in summary.itertuples()]
+    exp = pd.DataFrame([{c: str({"post": "none", **e}[c]) for c in EXPECTED_COLS} for e in expected])
+    counts = exp.groupby(["dataset", "flow", "tracks", "method", "post"])["sequence"].nunique()
+    n_exp = [counts.get((r.dataset, r.flow, r.tracks, r.method, r.post), 0) for r in summary.itertuples()]
     summary["n_expected"] = pd.array(n_exp, dtype="Int64")
     summary["complete"] = summary["n_sequences"] >= summary["n_expected"]
     return summary

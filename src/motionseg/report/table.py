@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from motionseg.metrics.protocols import MULTI_OBJECT_PROTOCOL
 from motionseg.registry import METHODS
 from motionseg.report.published import BENCHMARKS, PUBLISHED_METHODS, Published, published_for
 
@@ -25,21 +26,26 @@ def tracks_label(tracks: str) -> str:
     return "flowchain" if tracks.startswith("flowchain-") else tracks
 
 
-def variant_label(method: str, mode: str, tracks: str) -> str:
-    """Column / legend label of one method variant, e.g. ``lrtl [flowchain]`` or ``clusternet (offline)``."""
+def variant_label(method: str, mode: str, tracks: str, post: str = "none") -> str:
+    """Column / legend label of one method variant, e.g. ``lrtl [flowchain]``, ``clusternet (offline)`` or
+    ``bgfit +crf`` (post-processed by the dense CRF)."""
     label = method
     if mode not in _NO_MODE and mode not in method:
         label += f" ({mode})"
     if tracks != "none":
         label += f" [{tracks_label(tracks)}]"
+    if post not in ("none", ""):
+        label += f" +{post}"
     return label
 
 
 def add_labels(df: pd.DataFrame) -> pd.DataFrame:
-    """Add a ``variant`` column (see :func:`variant_label`) to a frame with method, mode and tracks columns."""
+    """Add a ``variant`` column (see :func:`variant_label`) to a frame with method, mode, tracks (and post)
+    columns."""
     df = df.copy()
-    df["variant"] = [variant_label(m, str(md), t) for m, md, t in zip(df["method"], df["mode"], df["tracks"],
-                                                                       strict=True)]
+    posts = df["post"] if "post" in df.columns else ["none"] * len(df)
+    df["variant"] = [variant_label(m, str(md), t, str(pp)) for m, md, t, pp in
+                     zip(df["method"], df["mode"], df["tracks"], posts, strict=True)]
     return df
 
 
@@ -138,7 +144,8 @@ def render_table(summary: pd.DataFrame, report_cfg: Mapping, provenance: Mapping
              f"Cells: {names} ({unit}), mean of per-sequence means (DAVIS convention). Frame-pooled means, recall, "
              "decay, sequence and frame counts are in `summary.csv`; per-sequence values in `per_sequence.csv`.",
              "**GT-free** tables use no ground truth at any step. **ORACLE** tables let the ground truth choose the "
-             "foreground; the two are computed separately and never averaged together.", "",
+             "foreground; the two are computed separately and never averaged together. A `+crf` column is the same "
+             "method after the dense CRF (`post=crf` rows), beside its raw column.", "",
              f"Provenance: commit `{provenance.get('git_commit', 'unknown')}`, config sha256 "
              f"`{str(provenance.get('config_sha256', 'unknown'))[:12]}`, weights random: "
              f"{provenance.get('weights_random', 'unknown')} (details in `provenance.json`).", ""]
@@ -156,6 +163,10 @@ def render_table(summary: pd.DataFrame, report_cfg: Mapping, provenance: Mapping
         lines += [f"## Dataset `{dataset}`", ""]
         for protocol, dp in d.groupby("protocol", sort=True):
             lines += [f"### Protocol `{protocol}`", ""]
+            if protocol == MULTI_OBJECT_PROTOCOL:
+                lines += ["Multi-object (official DAVIS-2017 unsupervised protocol): each method's instance PNGs are "
+                          "matched to the GT objects of each sequence by Hungarian assignment on J&F (the benchmark's "
+                          "own step; the proposals use no GT); cells are means over all objects.", ""]
             for oracle in (False, True):
                 do = dp[dp["oracle"] == oracle]
                 for selection, ds in do.groupby("selection", sort=True):

@@ -29,6 +29,7 @@ from PIL import Image
 from motionseg.flow.flo import write_flo
 from motionseg.io.atomic import atomic_dir
 from motionseg.io.errors import ConfigError
+from motionseg.io.instances import write_palette_png
 
 NAME_PREFIX = "synth_"
 _NAME_RE = re.compile(r"^synth_(\d+)$")
@@ -258,6 +259,8 @@ class SynthSequence:
 
     frames: uint8 [T, H, W, 3] RGB; masks: bool [T, H, W] foreground (union of moving objects);
     layer_ids: int8 [T, H, W] visible layer (0 background, 1 distractor, 2.. objects);
+    instance_ids: uint8 [T, H, W] visible moving object (0 background and static distractor, 1.. the moving objects
+    in depth order, the same id in every frame);
     flow_fwd: float32 [T-1, H, W, 2] exact flow t -> t+1 in px; flow_bwd: float32 [T-1, H, W, 2], element i is the
     exact flow from frame i+1 back to frame i.
     """
@@ -265,6 +268,7 @@ class SynthSequence:
     frames: np.ndarray
     masks: np.ndarray
     layer_ids: np.ndarray
+    instance_ids: np.ndarray
     flow_fwd: np.ndarray
     flow_bwd: np.ndarray
 
@@ -345,18 +349,22 @@ def render_sequence(
     id_arr = np.stack(ids)
     fwd = np.stack([_layer_flow(layers, ids[t], t, t + 1, grid) for t in range(n_frames - 1)])
     bwd = np.stack([_layer_flow(layers, ids[t], t, t - 1, grid) for t in range(1, n_frames)])
-    return SynthSequence(frames=np.stack(frames), masks=moving[id_arr], layer_ids=id_arr, flow_fwd=fwd, flow_bwd=bwd)
+    instance_of_layer = np.cumsum(moving) * moving  # moving layer -> 1, 2, ...; others -> 0
+    return SynthSequence(frames=np.stack(frames), masks=moving[id_arr], layer_ids=id_arr,
+                         instance_ids=instance_of_layer[id_arr].astype(np.uint8), flow_fwd=fwd, flow_bwd=bwd)
 
 
 # --------------------------------------------------------------------------------------------------------- write
 
 
 def generate_sequence(
-    root: str | Path, name: str, index: int, n_frames: int, height: int, width: int, seed: int
+    root: str | Path, name: str, index: int, n_frames: int, height: int, width: int, seed: int,
+    instances: bool = False,
 ) -> None:
     """Render one sequence and write it in DAVIS layout under ``root``.
 
-    Writes ``JPEGImages/<name>/00000.jpg`` (RGB, JPEG quality 95), ``Annotations/<name>/00000.png`` (L, 0/255),
+    Writes ``JPEGImages/<name>/00000.jpg`` (RGB, JPEG quality 95), ``Annotations/<name>/00000.png`` (L, 0/255; with
+    ``instances``: DAVIS-2017 palette PNGs, index k = moving object k, 0 = background; same merged foreground),
     ``Flows_gap1/<name>/00000.flo`` (exact forward flow t -> t+1 for t = 0..T-2, px) and ``Flows_gap-1/<name>/
     00001.flo`` (exact backward flow t -> t-1 for t = 1..T-1, px). Each folder is written atomically.
     """
@@ -367,8 +375,12 @@ def generate_sequence(
         for n, frame in zip(names, seq.frames, strict=True):
             Image.fromarray(frame, mode="RGB").save(tmp / f"{n}.jpg", quality=95)
     with atomic_dir(root / "Annotations" / name) as tmp:
-        for n, mask in zip(names, seq.masks, strict=True):
-            Image.fromarray(mask.astype(np.uint8) * 255, mode="L").save(tmp / f"{n}.png")
+        if instances:
+            for n, ids in zip(names, seq.instance_ids, strict=True):
+                write_palette_png(tmp / f"{n}.png", ids)
+        else:
+            for n, mask in zip(names, seq.masks, strict=True):
+                Image.fromarray(mask.astype(np.uint8) * 255, mode="L").save(tmp / f"{n}.png")
     with atomic_dir(root / "Flows_gap1" / name) as tmp:
         for n, flow in zip(names[:-1], seq.flow_fwd, strict=True):
             write_flo(tmp / f"{n}.flo", flow)
@@ -380,8 +392,9 @@ def generate_sequence(
 def run_synth(synthetic_cfg: dict, root: str | Path, name: str) -> None:
     """Rule entry point: generate sequence ``name`` (``synth_<index>``) of a synthetic dataset under ``root``.
 
-    synthetic_cfg: the dataset's ``synthetic`` block (n_frames, height, width, seed; with ``n_sequences`` the index is
-    checked against it: the workflow leaves it out, its plan lists only that many sequences).
+    synthetic_cfg: the dataset's ``synthetic`` block (n_frames, height, width, seed, optional instances; with
+    ``n_sequences`` the index is checked against it: the workflow leaves it out, its plan lists only that many
+    sequences).
     """
     index = sequence_index(name)
     n_seq = synthetic_cfg.get("n_sequences")
@@ -395,4 +408,5 @@ def run_synth(synthetic_cfg: dict, root: str | Path, name: str) -> None:
         height=int(synthetic_cfg["height"]),
         width=int(synthetic_cfg["width"]),
         seed=int(synthetic_cfg["seed"]),
+        instances=bool(synthetic_cfg.get("instances") or False),
     )

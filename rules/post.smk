@@ -1,0 +1,99 @@
+# Stage 3d: what follows a method's masks. `instances` writes the instance PNGs (official DAVIS-2017 result layout,
+# ids 1..K) of datasets with `objects: multi` (motionseg.io.instances); `crf` runs a dense CRF on the masks of the
+# methods in `crf.methods` (motionseg.post.crf), whose scores are separate rows (`post=crf`), never replacing the raw
+# ones. Each rule has a `_trained` instance for the trained methods, so that the SLURM profile puts it in the job group
+# of its producer (see rules/evaluate.smk).
+
+
+rule instances:
+    input:
+        masks=paths.masks(R),
+    output:
+        instances=directory(paths.instances(R)),
+    log:
+        paths.log(R, "instances", paths.COMBO_SEQ),
+    benchmark:
+        paths.benchmark(R, "instances", paths.COMBO_SEQ)
+    wildcard_constraints:
+        method=PLAN_PER_SEQUENCE_METHODS,
+    conda:
+        "../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["instances"]["mem_mb"],
+        runtime=config["resources"]["instances"]["runtime"],
+    params:
+        cfg=PLAN.multiobject_config(),
+    script:
+        "../scripts/instances.py"
+
+
+use rule instances as instances_trained with:
+    wildcard_constraints:
+        method=PLAN_TRAINED_METHODS,
+
+
+rule crf:
+    input:
+        frames=paths.frames(R),
+        masks=paths.masks(R),
+    output:
+        masks=directory(paths.crf_masks(R)),
+    log:
+        paths.log(R, "crf", paths.COMBO_SEQ),
+    benchmark:
+        paths.benchmark(R, "crf", paths.COMBO_SEQ)
+    wildcard_constraints:
+        method=PLAN_CRF_PER_SEQUENCE_METHODS,
+    conda:
+        "../envs/core.yaml"
+    threads: config["resources"]["crf"]["threads"]
+    resources:
+        mem_mb=config["resources"]["crf"]["mem_mb"],
+        runtime=config["resources"]["crf"]["runtime"],
+    params:
+        cfg=PLAN.crf_config(),
+    script:
+        "../scripts/crf.py"
+
+
+use rule crf as crf_trained with:
+    wildcard_constraints:
+        method=PLAN_CRF_TRAINED_METHODS,
+
+
+rule evaluate_crf:
+    input:
+        unpack(evaluate_crf_inputs),
+    output:
+        scores=paths.crf_scores(R),
+        frames=paths.crf_frame_scores(R),
+    log:
+        paths.log(R, "evaluate_crf", paths.COMBO_SEQ),
+    benchmark:
+        paths.benchmark(R, "evaluate_crf", paths.COMBO_SEQ)
+    wildcard_constraints:
+        method=PLAN_CRF_PER_SEQUENCE_METHODS,
+    conda:
+        "../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["evaluate"]["mem_mb"],
+        runtime=config["resources"]["evaluate"]["runtime"],
+    params:
+        dataset=lambda wildcards: PLAN.dataset_params(wildcards.dataset),
+        cfg=PLAN.settings.evaluation.to_dict(),
+        labels=lambda wildcards: {
+            "dataset": wildcards.dataset,
+            "flow": wildcards.flow,
+            "tracks": wildcards.tracks,
+            "method": wildcards.method,
+            "post": "crf",
+        },
+    script:
+        "../scripts/evaluate.py"
+
+
+use rule evaluate_crf as evaluate_crf_trained with:
+    wildcard_constraints:
+        method=PLAN_CRF_TRAINED_METHODS,
