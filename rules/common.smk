@@ -27,6 +27,8 @@ validate_tracks_config(config["tracks"], config["tracks"]["backends"])
 R = PLAN.results
 PLAN_PER_SEQUENCE_METHODS = PLAN.method_regex(trained=False)
 PLAN_TRAINED_METHODS = PLAN.method_regex(trained=True)
+PLAN_SELF_SUPERVISED_TRAINED_METHODS = PLAN.training_regex(supervised=False)
+PLAN_SUPERVISED_TRAINED_METHODS = PLAN.training_regex(supervised=True)
 PLAN_CRF_PER_SEQUENCE_METHODS = PLAN.crf_method_regex(trained=False)
 PLAN_CRF_TRAINED_METHODS = PLAN.crf_method_regex(trained=True)
 
@@ -71,6 +73,16 @@ def tracks_gpu(wildcards):
 def train_inputs(wildcards):
     return PLAN.train_inputs(
         wildcards.dataset, wildcards.flow, wildcards.tracks, wildcards.method
+    )
+
+
+def train_supervised_inputs(wildcards):
+    return PLAN.supervised_train_inputs(
+        wildcards.dataset,
+        wildcards.flow,
+        wildcards.tracks,
+        wildcards.method,
+        wildcards.fold,
     )
 
 

@@ -33,6 +33,7 @@ rule evaluate:
             "flow": wildcards.flow,
             "tracks": wildcards.tracks,
             "method": wildcards.method,
+            "supervision": PLAN.supervision(wildcards.method),
             "post": "none",
         },
     script:

@@ -88,6 +88,7 @@ rule evaluate_crf:
             "flow": wildcards.flow,
             "tracks": wildcards.tracks,
             "method": wildcards.method,
+            "supervision": PLAN.supervision(wildcards.method),
             "post": "crf",
         },
     script:

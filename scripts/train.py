@@ -1,12 +1,15 @@
-"""Rule `train`: train a segmentation network from motion over one dataset (motionseg.train.run_train)."""
+"""Rules `train` and `train_supervised`: train one network over a dataset's (training) sequences
+(motionseg.registry.run_training)."""
 
 import _src  # noqa: F401  (puts src/ on sys.path)
 
-from motionseg.train import run_train
+from motionseg.registry import run_training
 from motionseg.workflow import run_step
 
 n_seq = len(snakemake.input.frames)
-# "pseudo" (the -boot methods' GT-free masks) only where given: it is part of the run's fingerprint
+# "tracks" and "pseudo" (the -boot methods' GT-free masks) only where given: part of the run's fingerprint. The GT of a
+# supervised method's training sequences is found through each ingested file's manifest (the `gt` input only makes
+# an edited mask rerun the training).
 inputs = [
     {"frames": frames, "flow": flow, "tracks": tracks} | ({"pseudo": pseudo} if pseudo else {})
     for frames, flow, tracks, pseudo in zip(
@@ -19,11 +22,11 @@ inputs = [
 ]
 run_step(
     snakemake,
-    run_train,
+    run_training,
+    snakemake.wildcards.method,
     inputs,
     snakemake.output.model,
     snakemake.params.cfg,
-    method=snakemake.wildcards.method,
     seed=snakemake.params.seed,
     workdir=snakemake.params.workdir,
 )

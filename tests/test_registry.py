@@ -25,7 +25,8 @@ def test_schema_method_enums_are_the_registry() -> None:
     train = props["train"]["properties"]
     assert train["pseudo_labels"]["enum"] == [*pseudo_label_sources(), None]
     refine_list = next(o for o in train["refine_masks"]["oneOf"] if o.get("type") == "array")
-    assert refine_list["items"]["enum"] == names(kind="trained")
+    # the `train` section's GrabCut refinement applies to the self-supervised networks (mtnet reads `mtnet`)
+    assert refine_list["items"]["enum"] == [n for n in names(kind="trained") if not METHODS[n].supervised]
 
 
 def test_readme_and_architecture_method_tables_follow_the_registry() -> None:
@@ -41,15 +42,18 @@ def test_entries_are_consistent() -> None:
         assert m.name == name and m.kind in registry.KINDS and m.supervision in registry.SUPERVISIONS
         assert m.oracle == (m.supervision == "oracle"), name
         assert (m.mode == "trained") == m.trained, name
-        assert (m.losses is not None) == m.trained and (not m.pseudo_labels or m.trained), name
+        # the self-supervised networks name their loss set; every trained method names its training function
+        assert (m.losses is not None) == (m.trained and not m.supervised) and (not m.pseudo_labels or m.trained), name
+        assert (m.train is not None) == m.trained, name
         assert all(s in SCHEMA["properties"] for s in m.settings.sections), name
-        module, func = m.run.split(":")
-        assert (SRC.parent / (module.replace(".", "/") + ".py")).exists(), m.run
-        tree = ast.parse((SRC.parent / (module.replace(".", "/") + ".py")).read_text())
-        assert func in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}, m.run
+        for ref in filter(None, (m.run, m.train)):
+            module, func = ref.split(":")
+            assert (SRC.parent / (module.replace(".", "/") + ".py")).exists(), ref
+            tree = ast.parse((SRC.parent / (module.replace(".", "/") + ".py")).read_text())
+            assert func in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}, ref
     from motionseg.train.loop import LOSS_SETS
 
-    assert {m.losses for m in METHODS.values() if m.trained} == set(LOSS_SETS)
+    assert {m.losses for m in METHODS.values() if m.trained and not m.supervised} == set(LOSS_SETS)
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         spec("nope")
 

@@ -49,6 +49,9 @@ SCHEMA_PATHS: dict[type[st.Section], tuple[str, ...]] = {
     st.ExportSettings: ("export",),
     st.MultiObjectSettings: ("multiobject",),
     st.CrfSettings: ("crf",),
+    st.MtnetSettings: ("mtnet",),
+    st.MtnetStageSettings: ("mtnet", "pre_train"),
+    st.ExternalSettings: ("external",),
 }
 
 

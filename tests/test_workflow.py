@@ -213,9 +213,9 @@ def test_oracle_rows_are_flagged_and_kept_apart(demo_run):
     assert not per_seq.loc[per_seq["selection"] == "gt-free", "oracle"].astype(bool).any()
     # each summary row aggregates one oracle value only: the GT-free mean is recomputable from GT-free rows alone
     row = summary[(summary["method"] == "bgfit") & (summary["protocol"] == "davis2017-unsup")
-                  & (summary["selection"] == "gt-free")].iloc[0]
+                  & (summary["selection"] == "gt-free") & (summary["post"] == "none")].iloc[0]
     sel = per_seq[(per_seq["method"] == "bgfit") & (per_seq["protocol"] == "davis2017-unsup")
-                  & (per_seq["selection"] == "gt-free")]
+                  & (per_seq["selection"] == "gt-free") & (per_seq["post"] == "none")]
     assert row["J_mean"] == pytest.approx(sel["J_mean"].mean())
     assert not bool(row["oracle"])
 
@@ -244,6 +244,43 @@ def test_video_dataset_without_gt_gets_masks_and_no_scores(tmp_path):
     masks = sorted((work / "results" / "vids" / "masks" / "dis" / "none" / "bgfit" / "clip").glob("*.png"))
     assert len(masks) == 8
     assert not (work / "results" / "vids" / "scores").exists()
+
+
+@pytest.mark.slow
+def test_external_result_masks_are_scored_with_their_threshold_and_missing_frames_counted(tmp_path):
+    """Method `external` (issue 28): a folder of soft result maps (0..255, >= 128 exactly on the object, the last
+    frame missing, as MTNet's released DAVIS-2016 masks) scored in the same tables: with `external.threshold: 128`
+    J is that of the binary masks on every frame present, the missing frame is scored empty and counted in `n_missing`,
+    and the rows carry the declared supervision."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    from motionseg.synth import generate_sequence
+
+    data = tmp_path / "data"
+    generate_sequence(data, "clip", 0, 8, 64, 96, seed=0)
+    soft = tmp_path / "released" / "clip"
+    soft.mkdir(parents=True)
+    gts = sorted((data / "Annotations" / "clip").glob("*.png"))
+    for gt in gts[:-1]:  # the last frame is missing
+        m = np.asarray(Image.open(gt)) > 0
+        blur = cv2.GaussianBlur(m.astype(np.float32), (9, 9), 3) * 127
+        val = np.where(m, 128 + blur, blur).clip(0, 255).astype(np.uint8)  # >= 128 exactly on the mask
+        Image.fromarray(val, mode="L").save(soft / gt.name)
+    work = copy_workflow(tmp_path / "wf")
+    cfg = small_config(methods=["external"])
+    cfg["datasets"] = [{"name": "rel", "layout": "davis", "root": str(data)}]
+    cfg["external"].update(root=str(tmp_path / "released"), threshold=128, supervision="supervised",
+                           name="soft maps made by the test")
+    cfg["crf"]["methods"] = []
+    snakemake(work, "--cores", "2", "--configfile", str(write_config(work, cfg)))
+    rows = pd.read_csv(work / "results" / "reports" / "per_sequence.csv")
+    row = rows[(rows.protocol == "davis2017-unsup") & (rows.selection == "gt-free")].iloc[0]
+    assert row.method == "external" and row.supervision == "supervised" and row.n_missing == 1
+    assert row.n_frames == 8 and row.J_mean == pytest.approx(7 / 8)  # 7 exact frames, the missing one empty (J 0)
+    table = (work / "results" / "reports" / "table.md").read_text()
+    assert "SUPERVISED" in table
 
 
 def test_gpu_recipe_overlay_builds_a_dag_whose_heavy_jobs_ask_for_a_gpu(tmp_path):

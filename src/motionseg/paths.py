@@ -15,6 +15,7 @@ FLOW_SEQ = "{dataset}/{flow}/{sequence}"
 TRACKS_SEQ = "{dataset}/{tracks}/{sequence}"
 COMBO = "{dataset}/{flow}/{tracks}/{method}"
 COMBO_SEQ = "{dataset}/{flow}/{tracks}/{method}/{sequence}"
+COMBO_FOLD = "{dataset}/{flow}/{tracks}/{method}/{fold}"
 
 # Templates relative to the results root.
 SYNTH = "data/{dataset}/{part}/{sequence}"
@@ -23,6 +24,8 @@ FLOW = "{dataset}/flow/{flow}/{sequence}"
 TRACKS = "{dataset}/tracks/{tracks}/{sequence}.npz"
 MODEL = "{dataset}/models/{flow}/{tracks}/{method}/model.pt"
 MODEL_WORKDIR = "{dataset}/models/{flow}/{tracks}/{method}/work"
+SUPERVISED_MODEL = "{dataset}/models/{flow}/{tracks}/{method}/{fold}/model.pt"
+SUPERVISED_WORKDIR = "{dataset}/models/{flow}/{tracks}/{method}/{fold}/work"
 MASKS = "{dataset}/masks/{flow}/{tracks}/{method}/{sequence}"
 EXPORT = "{dataset}/export/{flow}/{tracks}/{method}/{sequence}"
 SCORES = "{dataset}/scores/{flow}/{tracks}/{method}/{sequence}.csv"
@@ -83,6 +86,16 @@ def model(results: str, **keys: str) -> str:
 def model_workdir(results: str, **keys: str) -> str:
     """Resumable work directory beside :func:`model` (same keys)."""
     return fill(MODEL_WORKDIR, results, **keys)
+
+
+def supervised_model(results: str, **keys: str) -> str:
+    """Network of a supervised method (keys dataset, flow, tracks, method, fold: ``split`` or ``fold<i>``)."""
+    return fill(SUPERVISED_MODEL, results, **keys)
+
+
+def supervised_workdir(results: str, **keys: str) -> str:
+    """Resumable work directory beside :func:`supervised_model` (same keys)."""
+    return fill(SUPERVISED_WORKDIR, results, **keys)
 
 
 def masks(results: str, **keys: str) -> str:

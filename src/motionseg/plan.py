@@ -22,6 +22,8 @@ NO_TRACKS = "none"
 # Dataset keys that change where a sequence's frames and GT are found or how GT is read (motionseg.io.datasets);
 # ``split`` only changes which sequences are listed, so no job reads it.
 SEQUENCE_READER_KEYS = ("annotations", "resolution", "gt_threshold", "gt_thresholds")
+# the ``mtnet`` keys an inference job reads (the rest only trains)
+SUPERVISED_INFER_KEYS = ("resolution", "n_frames", "device", "flow_gap")
 
 
 def flow_id(backend: str) -> str:
@@ -72,7 +74,50 @@ class Plan:
                                   f"method without tracks (e.g. bgfit), got {src!r}")
             if not (settings.train.loss_weights.pseudo or 0.0) > 0:
                 raise ConfigError("train.loss_weights.pseudo", "the -boot methods need a pseudo-label weight > 0")
+        plan._check_roles()
+        if any(spec(m).supervised for m in config["methods"]):
+            for d in plan.evaluated_datasets:
+                plan._check_supervised_split(d)
+        if "external" in config["methods"] and not config["external"]["root"]:
+            raise ConfigError("external.root", "method external needs the folder of its result PNGs "
+                              "(<root>/<sequence>/<frame>.png)")
         return plan
+
+    def _check_roles(self) -> None:
+        """``train_split`` names a dataset with ``role: train``; a dataset is not given both ways of supervised
+        training; at least one dataset is evaluated."""
+        if not self.evaluated_datasets:
+            raise ConfigError("datasets", "every dataset has role: train; nothing would be segmented or scored")
+        for d in self.config["datasets"]:
+            key = f"datasets[{d['name']}]"
+            if d.get("train_split") and d.get("cross_validation"):
+                raise ConfigError(f"{key}.train_split", "give train_split or cross_validation, not both")
+            split = d.get("train_split")
+            if split is not None:
+                if split not in self.dataset_names:
+                    raise ConfigError(f"{key}.train_split", f"no dataset named {split!r}")
+                if self.dataset(split).get("role") != "train":
+                    raise ConfigError(f"{key}.train_split", f"dataset {split!r} must have role: train")
+
+    def _check_supervised_split(self, dataset: str) -> None:
+        """A supervised method never sees an evaluated sequence in training: ConfigError naming the key otherwise."""
+        ds = self.dataset(dataset)
+        key = f"datasets[{dataset}]"
+        if ds.get("cross_validation"):
+            k, n = int(ds["cross_validation"]), len(self.sequences(dataset))
+            if n < k:
+                raise ConfigError(f"{key}.cross_validation", f"{k} folds need at least {k} sequences, found {n}")
+            return
+        split = ds.get("train_split")
+        if split is None:
+            raise ConfigError(f"{key}.train_split", "a supervised method (mtnet) is configured: give this dataset a "
+                              "train_split (a dataset with role: train) or cross_validation: <folds>")
+        both = sorted(set(self.sequences(dataset)) & set(self.sequences(split)))
+        if both:
+            raise ConfigError(f"{key}.train_split", f"sequences {both} are both evaluated here and training "
+                              f"sequences of {split!r}: a supervised method would be scored on its training data")
+        if not self.sequences(split):
+            raise ConfigError(f"datasets[{split}]", "the training split has no sequences")
 
     # ------------------------------------------------------------------ datasets and sequences
 
@@ -86,6 +131,41 @@ class Plan:
     @property
     def dataset_names(self) -> list[str]:
         return [d["name"] for d in self.config["datasets"]]
+
+    @property
+    def evaluated_datasets(self) -> list[str]:
+        """Datasets whose sequences every method segments (all but ``role: train`` ones, which only feed the
+        supervised training)."""
+        return [d["name"] for d in self.config["datasets"] if d.get("role", "evaluate") != "train"]
+
+    def fold_of(self, dataset: str, sequence: str) -> str:
+        """The supervised model that segments ``sequence``: ``fold<i>`` with ``cross_validation: k`` (sequences in
+        name order, the i-th in fold i mod k), ``split`` with a ``train_split``."""
+        k = self.dataset(dataset).get("cross_validation")
+        if not k:
+            return "split"
+        return f"fold{sorted(self.sequences(dataset)).index(sequence) % int(k)}"
+
+    def supervised_folds(self, dataset: str) -> list[str]:
+        """The supervised models of ``dataset`` (see :meth:`fold_of`)."""
+        k = self.dataset(dataset).get("cross_validation")
+        return [f"fold{i}" for i in range(int(k))] if k else ["split"]
+
+    def training_sequences(self, dataset: str, fold: str) -> tuple[str, list[str]]:
+        """(dataset, sequences) a supervised model of ``dataset`` trains on: the ``train_split`` dataset's sequences,
+        or, for ``fold<i>``, this dataset's sequences outside fold i."""
+        if fold == "split":
+            split = self.dataset(dataset).get("train_split")
+            if split is None:
+                raise ConfigError(f"datasets[{dataset}].train_split", "needed by the supervised methods")
+            return split, self.sequences(split)
+        return dataset, [s for s in self.sequences(dataset) if self.fold_of(dataset, s) != fold]
+
+    def supervision(self, method: str) -> str:
+        """What the rows of ``method`` say it was taught by: the registry's supervision, or for ``external`` the
+        config's ``external.supervision``."""
+        m = spec(method)
+        return str(self.config["external"]["supervision"]) if m.supervision == "declared" else m.supervision
 
     def sequences(self, dataset: str) -> list[str]:
         """Sequence names of ``dataset`` after the dataset's and the global ``sequences`` subsets."""
@@ -173,6 +253,11 @@ class Plan:
         when no ``-boot`` method is configured."""
         return self.config["train"].get("pseudo_labels") if self.has_boot_methods else None
 
+    def training_regex(self, supervised: bool) -> str:
+        """Regex alternation of the configured trained methods whose training is (or is not) supervised (rules
+        ``train_supervised`` and ``train``)."""
+        return _alternation([m for m in self.methods if spec(m).trained and spec(m).supervised == supervised])
+
     def method_regex(self, trained: bool) -> str:
         """Regex alternation of the configured methods that are (or are not) trained networks; the per-sequence
         alternation also holds the pseudo-label source of the ``-boot`` methods (its masks are their inputs)."""
@@ -218,8 +303,21 @@ class Plan:
         return train_config(self.settings, method)
 
     def infer_config(self, method: str) -> dict:
-        """Settings of the ``infer`` rule for ``method`` (:func:`motionseg.train.config.infer_config`)."""
+        """Settings of the ``infer`` rule for ``method`` (:func:`motionseg.train.config.infer_config`; a supervised
+        method's: :meth:`supervised_infer_config`)."""
+        if spec(method).supervised:
+            return self.supervised_infer_config()
         return infer_config(self.settings, method)
+
+    def supervised_train_config(self) -> dict:
+        """Settings of the ``train_supervised`` rule: the ``mtnet`` section."""
+        return self.settings.mtnet.to_dict()
+
+    def supervised_infer_config(self) -> dict:
+        """Settings of a supervised method's ``infer`` job: the ``mtnet`` keys inference reads (the network's shape
+        comes from its checkpoint)."""
+        cfg = self.settings.mtnet.to_dict()
+        return {k: cfg[k] for k in SUPERVISED_INFER_KEYS}
 
     def ingest_dataset(self, name: str) -> dict[str, Any]:
         """What an ingest job reads of dataset ``name``: its ``name``, ``layout``, ``root`` and the reader options
@@ -274,6 +372,10 @@ class Plan:
     def model(self, dataset: str, flow: str, tracks: str, method: str) -> str:
         return paths.model(self.results, dataset=dataset, flow=flow, tracks=tracks, method=method)
 
+    def supervised_model(self, dataset: str, flow: str, tracks: str, method: str, fold: str) -> str:
+        return paths.supervised_model(self.results, dataset=dataset, flow=flow, tracks=tracks, method=method,
+                                      fold=fold)
+
     def masks(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> str:
         return paths.masks(self.results, **_combo(dataset, flow, tracks, method, sequence))
 
@@ -318,7 +420,8 @@ class Plan:
     def scored_keys(self) -> list[tuple[str, str, str, str, str]]:
         """(dataset, flow, tracks, method, sequence) of every expected score file, in report order."""
         return [
-            (d, f, t, m, s) for d in self.dataset_names for s in self.scored_sequences(d) for f, t, m in self.combos()
+            (d, f, t, m, s) for d in self.evaluated_datasets for s in self.scored_sequences(d)
+            for f, t, m in self.combos()
         ]
 
     def all_scores(self) -> list[str]:
@@ -329,7 +432,7 @@ class Plan:
         """Mask directories of sequences without ground truth (final targets: nothing to score them against)."""
         return [
             self.masks(d, f, t, m, s)
-            for d in self.dataset_names
+            for d in self.evaluated_datasets
             for s in self.sequences(d)
             if not self.has_gt(d, s)
             for f, t, m in self.combos()
@@ -360,7 +463,7 @@ class Plan:
         n = int(self.config["report"]["overlays_per_dataset"])
         return [
             self.overlay(d, f, t, m, s)
-            for d in self.dataset_names
+            for d in self.evaluated_datasets
             for s in self.sequences(d)[:n]
             for f, t, m in self.combos()
         ]
@@ -371,7 +474,7 @@ class Plan:
         used = sorted({t for _, t, _ in self.combos() if t != NO_TRACKS})
         return [
             paths.track_overlay(self.results, dataset=d, tracks=t, sequence=s)
-            for d in self.dataset_names
+            for d in self.evaluated_datasets
             for s in self.sequences(d)[:n]
             for t in used
         ]
@@ -381,7 +484,7 @@ class Plan:
         n = int(self.config["report"]["overlays_per_dataset"])
         return [
             paths.flow_strip(self.results, dataset=d, flow=f, sequence=s)
-            for d in self.dataset_names
+            for d in self.evaluated_datasets
             for s in self.sequences(d)[:n]
             for f in self.flows
         ]
@@ -408,18 +511,19 @@ class Plan:
         HTML page come with it) of every sequence of every dataset, every combo; empty when disabled."""
         if not self.export_enabled:
             return []
-        keys = [(d, f, t, m, s) for d in self.dataset_names for s in self.sequences(d) for f, t, m in self.combos()]
+        keys = [(d, f, t, m, s) for d in self.evaluated_datasets for s in self.sequences(d)
+                for f, t, m in self.combos()]
         return [p for k in keys for p in (self.export(*k), self.overlay(*k))]
 
     def flow_meta_inputs(self) -> list[str]:
         """One flow directory per (dataset, flow backend): the report reads backend/checkpoint provenance there."""
-        return [self.flow(d, f, self.sequences(d)[0]) for d in self.dataset_names if self.sequences(d)
+        return [self.flow(d, f, self.sequences(d)[0]) for d in self.evaluated_datasets if self.sequences(d)
                 for f in self.flows]
 
     def tracks_meta_inputs(self) -> list[str]:
         """One track file per (dataset, track id in use), for provenance (see :meth:`flow_meta_inputs`)."""
         used = sorted({t for _, t, _ in self.combos() if t != NO_TRACKS})
-        return [self.tracks(d, t, self.sequences(d)[0]) for d in self.dataset_names if self.sequences(d)
+        return [self.tracks(d, t, self.sequences(d)[0]) for d in self.evaluated_datasets if self.sequences(d)
                 for t in used]
 
     @staticmethod
@@ -467,9 +571,24 @@ class Plan:
             inputs["pseudo"] = [self.masks(dataset, flow, NO_TRACKS, self.pseudo_source, s) for s in seqs]
         return inputs
 
+    def supervised_train_inputs(self, dataset: str, flow: str, tracks: str, method: str,
+                                fold: str) -> dict[str, list[str]]:
+        """Inputs of a supervised model (rule ``train_supervised``): frames, flow and GT files of its training
+        sequences (:meth:`training_sequences`)."""
+        src, seqs = self.training_sequences(dataset, fold)
+        return {
+            "frames": [self.frames(src, s) for s in seqs],
+            "flow": [self.flow(src, flow, s) for s in seqs],
+            "gt": [g for s in seqs for g in self.gt_files(src, s)],
+        }
+
     def segment_inputs(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> dict[str, str]:
-        inputs = {"frames": self.frames(dataset, sequence), "flow": self.flow(dataset, flow, sequence)}
-        if spec(method).trained:
+        inputs = {"frames": self.frames(dataset, sequence)}
+        if spec(method).uses_flow:
+            inputs["flow"] = self.flow(dataset, flow, sequence)
+        if spec(method).supervised:
+            inputs["model"] = self.supervised_model(dataset, flow, tracks, method, self.fold_of(dataset, sequence))
+        elif spec(method).trained:
             inputs["model"] = self.model(dataset, flow, tracks, method)
         if tracks != NO_TRACKS:
             inputs["tracks"] = self.tracks(dataset, tracks, sequence)

@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Literal
 
 Kind = Literal["per-sequence", "trained"]
-Supervision = Literal["none", "self-supervised", "supervised", "oracle"]
-Mode = Literal["online", "offline", "oracle", "trained"]
+Supervision = Literal["none", "self-supervised", "supervised", "oracle", "declared"]
+Mode = Literal["online", "offline", "oracle", "trained", "external"]
 
 KINDS: tuple[str, ...] = ("per-sequence", "trained")
-SUPERVISIONS: tuple[str, ...] = ("none", "self-supervised", "supervised", "oracle")
+SUPERVISIONS: tuple[str, ...] = ("none", "self-supervised", "supervised", "oracle", "declared")
+# what a "declared" method's rows may say (the config declares it: method `external`)
+DECLARED_SUPERVISIONS: tuple[str, ...] = ("none", "self-supervised", "supervised", "unknown")
 
 # Keys of the ``cluster`` section that only some ClusterNet modes read (every mode reads the other keys).
 CLUSTER_KEY_GROUPS: dict[str, tuple[str, ...]] = {
@@ -61,11 +63,14 @@ class MethodSpec:
     kind: ``per-sequence`` (rule ``segment``, one job per sequence) or ``trained`` (rule ``train`` per dataset, then
     ``infer`` per sequence). uses_tracks: its jobs read point tracks (one variant per track id). gpu: its segment job
     asks for a GPU (trained methods: the train job always does, inference runs on CPU). oracle: the ground truth
-    chooses its foreground (its rows are labelled oracle). supervision: what teaches it. mode: the ``mode`` its
+    chooses its foreground (its rows are labelled oracle). supervision: what teaches it (``supervised``: GT masks of
+    other sequences; ``declared``: the config says, method ``external``). mode: the ``mode`` its
     ``meta.json`` and score rows carry (``online`` = causal, ``offline`` = sees the whole sequence, ``oracle``,
     ``trained``). settings: the config it reads. run: ``"module:function"`` with the signature of
     :func:`run_method`. losses: the training losses of a trained method (``gwm``: flow reconstruction; ``lrtl``:
     + trajectory); pseudo_labels: it also learns from another GT-free method's masks (``train.pseudo_labels``).
+    train: ``"module:function"`` of a trained method's training (:func:`run_training`); uses_flow: its jobs read
+    the flow (``external`` reads result PNGs only).
     published: the method name of the published figures shown beside it (:mod:`motionseg.report.published`).
     summary: one line for the README's method table.
     """
@@ -83,16 +88,24 @@ class MethodSpec:
     losses: str | None = None
     pseudo_labels: bool = False
     published: str | None = None
+    train: str | None = None
+    uses_flow: bool = True
 
     @property
     def trained(self) -> bool:
         return self.kind == "trained"
+
+    @property
+    def supervised(self) -> bool:
+        """Trained with ground-truth masks (of other sequences): its training reads GT."""
+        return self.supervision == "supervised"
 
 
 _PER_SEQ = "per-sequence"
 _EV_REF = ("evidence", "refine")
 _TRAIN = MethodSettings("train", shared=("refine",))
 _INFER = "motionseg.train.api:run_method"
+_TRAIN_FN = "motionseg.train.api:run_train"
 
 
 def _clusternet(mode: Mode, groups: tuple[str, ...], summary: str) -> MethodSpec:
@@ -121,15 +134,24 @@ METHODS: dict[str, MethodSpec] = {
                     "ClusterNet's published protocol: GT cluster assignment, best iteration against GT"),
         MethodSpec("gwm", "trained", False, True, False, "self-supervised", "trained", _TRAIN, _INFER,
                    "network trained with the Guess-What-Moves flow-reconstruction loss", losses="gwm",
-                   published="GWM"),
+                   published="GWM", train=_TRAIN_FN),
         MethodSpec("lrtl", "trained", True, True, False, "self-supervised", "trained", _TRAIN, _INFER,
-                   "gwm + LRTL trajectory low-rank and temporal losses", losses="lrtl", published="LRTL"),
+                   "gwm + LRTL trajectory low-rank and temporal losses", losses="lrtl", published="LRTL",
+                   train=_TRAIN_FN),
         MethodSpec("gwm-boot", "trained", False, True, False, "self-supervised", "trained", _TRAIN, _INFER,
                    "gwm + pseudo-label loss towards the masks of `train.pseudo_labels`", losses="gwm",
-                   pseudo_labels=True),
+                   pseudo_labels=True, train=_TRAIN_FN),
         MethodSpec("lrtl-boot", "trained", True, True, False, "self-supervised", "trained", _TRAIN, _INFER,
                    "lrtl + pseudo-label loss towards the masks of `train.pseudo_labels`", losses="lrtl",
-                   pseudo_labels=True),
+                   pseudo_labels=True, train=_TRAIN_FN),
+        MethodSpec("mtnet", "trained", False, True, False, "supervised", "trained", MethodSettings("mtnet"),
+                   "motionseg.train.supervised:run_method",
+                   "MTNet-style RGB + flow-image network trained with the GT masks of other sequences (supervised)",
+                   train="motionseg.train.supervised:run_train_supervised"),
+        MethodSpec("external", _PER_SEQ, False, False, False, "declared", "external", MethodSettings("external"),
+                   "motionseg.io.external:run_method",
+                   "another method's result PNGs (`external.root`), thresholded at `external.threshold`",
+                   uses_flow=False),
     )
 }
 
@@ -155,8 +177,9 @@ def names(*, kind: Kind | None = None, oracle: bool | None = None, uses_tracks: 
 
 def pseudo_label_sources() -> list[str]:
     """Methods whose masks the ``-boot`` methods may learn from (``train.pseudo_labels``): GT-free per-sequence
-    methods without tracks (their masks exist once per flow, whatever the tracker)."""
-    return names(kind="per-sequence", oracle=False, uses_tracks=False)
+    methods without tracks (their masks exist once per flow, whatever the tracker), not ``external`` ones."""
+    return [n for n in names(kind="per-sequence", oracle=False, uses_tracks=False)
+            if METHODS[n].supervision in ("none", "self-supervised")]
 
 
 def published_columns() -> dict[str, tuple[str, ...]]:
@@ -183,6 +206,24 @@ def run_method(method: str, inputs: Mapping[str, str | Path], out_mask_dir: str 
     :func:`motionseg.train.config.infer_config` for a trained one); seed: the global seed.
     """
     run_function(method)(method, inputs, out_mask_dir, cfg, seed)
+
+
+def run_training(method: str, inputs: list[dict], out_ckpt: str | Path, cfg: dict, seed: int,
+                 workdir: str | Path) -> None:
+    """Train ``method``'s network (rule ``train`` or ``train_supervised``): the one dispatch of training.
+
+    inputs: one dict per training sequence (``frames``, ``flow``, and ``tracks``/``pseudo``/``gt`` where the method
+    reads them); cfg: the job's config slice; workdir: the resumable work directory.
+    """
+    m = spec(method)
+    if m.train is None:
+        raise ValueError(f"method {method!r} is not trained")
+    module, func = m.train.split(":")
+    fn = getattr(importlib.import_module(module), func)
+    if m.supervised:
+        fn(inputs, out_ckpt, cfg, seed=seed, workdir=workdir)
+    else:
+        fn(inputs, out_ckpt, cfg, method=method, seed=seed, workdir=workdir)
 
 
 def markdown_table() -> str:

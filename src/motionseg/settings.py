@@ -138,7 +138,7 @@ class DatasetSettings(Section):
     KEY = "datasets[]"
     _NESTED = {"synthetic": SyntheticSettings}
     _OPTIONAL = frozenset({"sequences", "protocol", "flow_gaps", "synthetic", "annotations", "resolution", "split",
-                           "gt_threshold", "gt_thresholds", "objects"})
+                           "gt_threshold", "gt_thresholds", "objects", "role", "train_split", "cross_validation"})
 
     name: str
     layout: str
@@ -153,6 +153,9 @@ class DatasetSettings(Section):
     gt_threshold: float | None
     gt_thresholds: dict[str, float] | None
     objects: str | None
+    role: str | None
+    train_split: str | None
+    cross_validation: int | None
 
 
 @dataclass(frozen=True)
@@ -546,6 +549,52 @@ class ExportSettings(Section):
 
 
 @dataclass(frozen=True)
+class MtnetStageSettings(Section):
+    """``mtnet.pre_train`` / ``mtnet.main_train``: one supervised training stage."""
+
+    KEY = "mtnet.<stage>"
+
+    iterations: int
+    lr: float
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class MtnetSettings(Section):
+    """``mtnet``: the supervised two-stream network (motionseg.models.mtnet, motionseg.train.supervised)."""
+
+    KEY = "mtnet"
+    _NESTED = {"pre_train": MtnetStageSettings, "main_train": MtnetStageSettings}
+
+    encoder: str
+    width: int
+    backbone_weights: str | None
+    resolution: tuple[int, ...]
+    n_frames: int
+    pre_train: MtnetStageSettings
+    main_train: MtnetStageSettings
+    weight_decay: float
+    grad_clip: float | None
+    augment_flip: bool
+    checkpoint_every: int
+    device: str
+    amp: bool
+    flow_gap: int
+
+
+@dataclass(frozen=True)
+class ExternalSettings(Section):
+    """``external``: another method's result PNGs, scored in the same tables (motionseg.io.external)."""
+
+    KEY = "external"
+
+    root: str | None
+    threshold: int | None
+    supervision: str
+    name: str
+
+
+@dataclass(frozen=True)
 class MultiObjectSettings(Section):
     """``multiobject``: instance PNGs of datasets with ``objects: multi`` (motionseg.io.instances)."""
 
@@ -588,7 +637,7 @@ class Settings(Section):
                "bgfit": BgfitSettings, "flow": FlowSettings, "kmeans": KMeansSettings, "cluster": ClusterSettings,
                "tracks": TracksSettings, "report": ReportSettings, "export": ExportSettings,
                "train": TrainSettings, "evaluation": EvaluationSettings, "multiobject": MultiObjectSettings,
-               "crf": CrfSettings}
+               "crf": CrfSettings, "mtnet": MtnetSettings, "external": ExternalSettings}
     _NESTED_LIST = {"datasets": DatasetSettings}
     _NESTED_MAP = {"resources": ResourceSettings}
 
@@ -613,3 +662,5 @@ class Settings(Section):
     evaluation: EvaluationSettings
     multiobject: MultiObjectSettings
     crf: CrfSettings
+    mtnet: MtnetSettings
+    external: ExternalSettings

@@ -22,6 +22,8 @@ def _group_stats(g: pd.DataFrame) -> dict[str, float | int]:
     pooled_w = (n * objects)[valid]  # object-frames
     out: dict[str, float | int] = {"n_sequences": int(len(g)), "n_scored_sequences": int(valid.sum()),
                                    "n_frames": total, "n_objects": int(objects[valid].sum())}
+    if "n_missing" in g.columns:
+        out["n_missing"] = int(g["n_missing"].sum())
     for m in ("J", "F"):
         for s in ("mean", "recall", "decay"):
             v = g[f"{m}_{s}"].to_numpy(dtype=np.float64)[valid]
@@ -39,8 +41,8 @@ def _group_stats(g: pd.DataFrame) -> dict[str, float | int]:
 def aggregate(per_sequence: pd.DataFrame, layouts: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Dataset-level aggregates of per-sequence score rows (columns of ``motionseg.metrics.SCORE_COLUMNS``).
 
-    Groups by (dataset, flow, tracks, method, mode, post, protocol, selection, oracle); oracle and GT-free rows are
-    never mixed, nor raw and post-processed (``post``) rows. Per group:
+    Groups by (dataset, flow, tracks, method, supervision, mode, post, protocol, selection, oracle); oracle and GT-free
+    rows are never mixed, nor raw and post-processed (``post``) rows, nor supervised and unsupervised ones. Per group:
 
     - ``{J,F}_mean``, ``{J,F}_recall``, ``{J,F}_decay``: mean over sequences of the per-sequence values (the DAVIS
       convention; sequences with no scored frame, and NaN decays, are skipped), weighted by ``n_objects``, which is 1
@@ -55,6 +57,8 @@ def aggregate(per_sequence: pd.DataFrame, layouts: Mapping[str, str] | None = No
     """
     if "post" not in per_sequence.columns:  # tables from before post-processing existed: raw masks only
         per_sequence = per_sequence.assign(post="none")
+    if "supervision" not in per_sequence.columns:  # tables from before the column existed
+        per_sequence = per_sequence.assign(supervision="unknown")
     missing = [c for c in GROUP_COLUMNS + ["n_frames", "J_mean", "F_mean"] if c not in per_sequence.columns]
     if missing:
         raise ValueError(f"per-sequence table lacks columns: {', '.join(missing)}")

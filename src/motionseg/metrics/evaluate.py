@@ -4,7 +4,8 @@ Two entry points share the per-frame scorer of :mod:`motionseg.metrics.jf`:
 
 - :func:`evaluate_dirs`: any ``<seq>/<frame>.png`` prediction folder against a ``<seq>/<frame>.png`` GT folder (the
   ``motionseg evaluate`` command; any nonzero pixel is foreground, so multi-object label maps are merged into one
-  foreground; palette PNGs are read by index, colour PNGs by "any channel nonzero", alpha ignored).
+  foreground; palette PNGs are read by index, colour PNGs by "any channel nonzero", alpha ignored; or, with a
+  threshold T in 1..255, grey value >= T, RGB by its BT.601 luma: :mod:`motionseg.io.external`).
 - :func:`run_evaluate`: one sequence of the workflow (a mask directory, GT from :mod:`motionseg.io.datasets`), every
   configured protocol x selection, one CSV row each.
 
@@ -15,6 +16,7 @@ GT may be sparse); each protocol then picks the annotated frames it scores.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -32,6 +34,7 @@ from tqdm import tqdm
 from motionseg.io.atomic import atomic_path
 from motionseg.io.datasets import MASK_ENCODING, read_mask
 from motionseg.io.errors import ConfigError, InputError
+from motionseg.io.external import check_threshold, list_pngs, missing_warning, read_prediction, soft_map_warning
 from motionseg.io.masks import MaskSet, read_mask_dir
 from motionseg.metrics.columns import FRAME_COLUMNS, METRIC_COLUMNS, SCORE_COLUMNS
 from motionseg.metrics.jf import DECAY_MODES, frame_jf, sequence_stats
@@ -48,6 +51,10 @@ from motionseg.settings import EvaluationSettings, typed
 SIDECARS: frozenset[str] = frozenset({"meta.json", "segments.npz"})  # allowed beside the PNGs of a mask directory
 MISSING_MODES: tuple[str, ...] = ("error", "empty")
 CHUNK = 8  # frames per worker task
+# count columns of evaluate_dirs' per-sequence table, summed in the _MEAN_ / _FRAME_POOLED_ rows
+COUNT_COLUMNS: tuple[str, ...] = ("n_frames", "n_missing", "n_soft")
+
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- reading
@@ -59,20 +66,7 @@ def list_mask_pngs(seq_dir: str | Path) -> dict[str, Path]:
     Hidden files and the mask-directory sidecars (``meta.json``, ``segments.npz``) are skipped; any other file or a
     sub-folder raises InputError naming it.
     """
-    seq_dir = Path(seq_dir)
-    if not seq_dir.is_dir():
-        raise InputError(seq_dir, "sequence folder does not exist")
-    out: dict[str, Path] = {}
-    for p in sorted(seq_dir.iterdir()):
-        if p.name.startswith("."):
-            continue
-        if p.is_dir():
-            raise InputError(p, "unexpected folder inside a sequence folder (expected only <frame>.png masks)")
-        if p.suffix == ".png":
-            out[p.stem] = p
-        elif p.name not in SIDECARS:
-            raise InputError(p, "not a PNG mask (every file of a sequence folder must be <frame>.png)")
-    return out
+    return list_pngs(seq_dir, SIDECARS)
 
 
 # ---------------------------------------------------------------- parallel scoring
@@ -92,18 +86,27 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def _score_path_chunk(chunk: list[tuple[str, str | None, float]]) -> list[tuple[float, float, bool]] | InputError:
-    """Score ``(gt_png, pred_png or None (= empty), bound_th)`` tasks; an InputError is returned, not raised (it
-    would not survive pickling back from a worker)."""
+PathTask = tuple[str, str | None, float, int | None, bool]  # gt_png, pred_png, bound_th, threshold, count_levels
+
+
+def _score_path_chunk(chunk: list[PathTask]) -> list[tuple[float, float, bool, int]] | InputError:
+    """Score ``(gt_png, pred_png or None (= empty), bound_th, threshold, count_levels)`` tasks: one ``(J, F,
+    both_empty, grey_levels)`` each (grey levels of the prediction, 0 when not counted or missing; see
+    :func:`motionseg.io.external.read_prediction`). GT is read with the official rule, the prediction with
+    ``threshold`` (None: any non-zero pixel; else grey >= T). An InputError is returned, not raised (it would not
+    survive pickling back from a worker)."""
     out = []
     try:
-        for gt_path, pred_path, bound_th in chunk:
+        for gt_path, pred_path, bound_th, threshold, count_levels in chunk:
             gt = read_mask(gt_path, MASK_ENCODING)
-            pred = np.zeros_like(gt) if pred_path is None else read_mask(pred_path, MASK_ENCODING)
+            if pred_path is None:
+                pred, levels = np.zeros_like(gt), 0
+            else:
+                pred, levels = read_prediction(pred_path, threshold, count_levels)
             if pred.shape != gt.shape:
                 raise InputError(pred_path, f"mask is {pred.shape[1]}x{pred.shape[0]} (WxH) but its GT {gt_path} is "
                                             f"{gt.shape[1]}x{gt.shape[0]}")
-            out.append(frame_jf(gt, pred, bound_th=bound_th))
+            out.append((*frame_jf(gt, pred, bound_th=bound_th), levels))
     except InputError as exc:
         return exc
     return out
@@ -198,20 +201,35 @@ def evaluate_dirs(
     workers: int = 1,
     sequences: Sequence[str] | None = None,
     progress: bool = True,
+    threshold: int | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score every GT sequence of ``gt_dir`` against ``pred_dir`` (both ``<seq>/<frame>.png``, nonzero = foreground).
+    """Score every GT sequence of ``gt_dir`` against ``pred_dir`` (both ``<seq>/<frame>.png``).
 
     protocol: a name of :data:`PROTOCOLS`; layout: dataset layout for layout-dependent protocols (``gwm``);
     missing: ``error`` (a missing prediction PNG of a scored frame raises InputError) or ``empty`` (scored as an
     empty mask); decay: ``correct`` or ``official``; bound_th: F tolerance; workers: processes (0 = all CPUs);
-    sequences: subset of GT sequences (default all). Sequences only in ``pred_dir`` are ignored.
+    sequences: subset of GT sequences (default all). Sequences only in ``pred_dir`` are ignored. threshold: None
+    (a prediction pixel is foreground when non-zero, the official rule) or an integer grey value T in 1..255
+    (foreground: grey >= T; RGB: BT.601 luma >= T; fractions are a ValueError: :mod:`motionseg.io.external`). GT
+    is always read with the official rule.
 
-    Returns ``(per_sequence, per_frame)``: per_sequence has columns ``sequence``, the six statistics (J/F in [0, 1])
-    and ``n_frames``, one row per GT sequence in name order; per_frame has ``sequence, frame, J, F``.
+    Warnings go to ``warn`` (default: this module's logger, which prints to stderr when logging is not set up), one
+    line each: per sequence folder, without a threshold under a single-object protocol, how many scored prediction
+    PNGs have more than two grey levels (soft maps?), with the first as example; with ``missing="empty"``, how many
+    scored frames have no prediction PNG, per sequence and in total.
+
+    Returns ``(per_sequence, per_frame)``: per_sequence has columns ``sequence``, the six statistics (J/F in [0, 1]),
+    ``n_frames`` (scored frames), ``n_missing`` (scored frames without a prediction PNG, scored empty) and
+    ``n_soft`` (scored prediction PNGs with more than two grey levels; counted only without a threshold), one row
+    per GT sequence in name order; per_frame has ``sequence, frame, J, F``.
     """
     proto = get_protocol(protocol)
     _check_choice(missing, MISSING_MODES, "missing")
     _check_choice(decay, DECAY_MODES, "decay")
+    threshold = check_threshold(threshold)
+    say = log.warning if warn is None else warn
+    count_levels = threshold is None and not proto.multi_object
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
     for d, what in ((gt_dir, "GT"), (pred_dir, "prediction")):
         if not d.is_dir():
@@ -225,8 +243,9 @@ def evaluate_dirs(
             raise InputError(gt_dir, f"requested sequences not in the GT folder: {', '.join(unknown)}")
         all_seqs = [s for s in all_seqs if s in set(sequences)]
 
-    tasks: list[tuple[str, str | None, float]] = []
+    tasks: list[PathTask] = []
     frames_of: dict[str, list[str]] = {}
+    missing_of: dict[str, list[str]] = {}
     for seq in all_seqs:
         gt_files = list_mask_pngs(gt_dir / seq)
         seq_pred = pred_dir / seq
@@ -240,24 +259,49 @@ def evaluate_dirs(
             if pp is None and missing == "error":
                 raise InputError(seq_pred / f"{name}.png", "missing prediction for an annotated frame "
                                                            "(--missing empty scores it as an empty mask)")
-            tasks.append((str(gt_files[name]), None if pp is None else str(pp), bound_th))
+            tasks.append((str(gt_files[name]), None if pp is None else str(pp), bound_th, threshold, count_levels))
         frames_of[seq] = scored
+        missing_of[seq] = [n for n in scored if n not in pred_files]
+    _warn_missing(pred_dir, missing_of, frames_of, say)
 
     scores = _run_chunks(_score_path_chunk, tasks, len(tasks), workers, progress, f"evaluate {protocol}")
-    arr = np.array(scores, dtype=np.float64).reshape(-1, 3)
+    arr = np.array(scores, dtype=np.float64).reshape(-1, 4)
     j, f = apply_empty_rule(arr[:, 0], arr[:, 1], arr[:, 2].astype(bool), proto)
+    levels = arr[:, 3].astype(np.int64)
 
     rows, frame_rows, start = [], [], 0
     for seq in all_seqs:
         names = frames_of[seq]
         sl = slice(start, start + len(names))
         start += len(names)
-        rows.append({"sequence": seq, **stats_row(j[sl], f[sl], decay)})
+        soft = [(n, int(v)) for n, v in zip(names, levels[sl], strict=True) if v > 2]
+        if soft:
+            n_read = len(names) - len(missing_of[seq])
+            say(soft_map_warning(pred_dir / seq / f"{soft[0][0]}.png", soft[0][1], len(soft), n_read,
+                                 pred_dir / seq))
+        rows.append({"sequence": seq, **stats_row(j[sl], f[sl], decay), "n_missing": len(missing_of[seq]),
+                     "n_soft": len(soft)})
         frame_rows.append(pd.DataFrame({"sequence": seq, "frame": names, "J": j[sl], "F": f[sl]}))
-    per_seq = pd.DataFrame(rows, columns=["sequence", *METRIC_COLUMNS, "n_frames"])
+    per_seq = pd.DataFrame(rows, columns=["sequence", *METRIC_COLUMNS, "n_frames", "n_missing", "n_soft"])
     per_frame = (pd.concat(frame_rows, ignore_index=True) if frame_rows
                  else pd.DataFrame(columns=["sequence", "frame", "J", "F"]))
     return per_seq, per_frame
+
+
+def _warn_missing(pred_dir: Path, missing_of: Mapping[str, list[str]], frames_of: Mapping[str, list[str]],
+                  say: Callable[[str], None]) -> None:
+    """Warn, per sequence and in total, of the scored frames without a prediction PNG (scored as empty masks)."""
+    total = sum(len(m) for m in missing_of.values())
+    if not total:
+        return
+    what, consequence = "scored frames", "scored as empty masks (--missing empty)"
+    for seq, names in missing_of.items():
+        if names:
+            say(missing_warning(pred_dir / seq, names, len(frames_of[seq]), what, consequence))
+    n_seqs = sum(1 for m in missing_of.values() if m)
+    n_scored = sum(len(v) for v in frames_of.values())
+    say(f"{pred_dir}: in total {total} of {n_scored} scored frames ({n_seqs} of {len(frames_of)} sequences) have no "
+        f"prediction PNG: {consequence}")
 
 
 def with_summary_rows(per_seq: pd.DataFrame, per_frame: pd.DataFrame) -> pd.DataFrame:
@@ -265,12 +309,13 @@ def with_summary_rows(per_seq: pd.DataFrame, per_frame: pd.DataFrame) -> pd.Data
 
     ``_MEAN_``: mean over sequences of each statistic (sequences without scored frames skipped), the DAVIS convention.
     ``_FRAME_POOLED_``: mean and recall over all scored frames of all sequences pooled (from the per-frame values);
-    decay is a per-sequence quantity and is left empty (NaN) there. ``n_frames`` is the total in both rows.
+    decay is a per-sequence quantity and is left empty (NaN) there. The count columns present (``n_frames``, and
+    ``n_missing``, ``n_soft`` when ``per_seq`` has them) are the totals in both rows.
     """
     valid = per_seq[per_seq["n_frames"] > 0]
-    total = int(per_seq["n_frames"].sum())
-    mean_row: dict[str, Any] = {"sequence": "_MEAN_", "n_frames": total}
-    pooled_row: dict[str, Any] = {"sequence": "_FRAME_POOLED_", "n_frames": total}
+    totals = {c: int(per_seq[c].sum()) for c in COUNT_COLUMNS if c in per_seq.columns}
+    mean_row: dict[str, Any] = {"sequence": "_MEAN_", **totals}
+    pooled_row: dict[str, Any] = {"sequence": "_FRAME_POOLED_", **totals}
     for m in ("J", "F"):
         for s in ("mean", "recall", "decay"):
             col = f"{m}_{s}"
@@ -374,6 +419,7 @@ def score_sequence(
     base = {k: keys[k] for k in ("dataset", "sequence", "flow", "tracks", "method")}
     base["mode"] = str(keys.get("mode", masks.meta.get("mode", "")) or "")
     base["post"] = str(keys.get("post", "none"))
+    base["supervision"] = str(keys.get("supervision", masks.meta.get("supervision", "unknown")))
     rows, frame_parts = [], []
     for proto in protos:
         names = scored[proto.name]
@@ -388,7 +434,7 @@ def score_sequence(
                 j, f, seg = select(j_all[1:], f_all[1:], sel)
             oracle = sel in ORACLE_SELECTIONS or meta_oracle
             head = {**base, "protocol": proto.name, "selection": sel, "oracle": oracle}
-            rows.append({**head, **stats_row(j, f, decay)})
+            rows.append({**head, **stats_row(j, f, decay), "n_missing": sum(n not in index for n in names)})
             frame_parts.append(pd.DataFrame({**head, "frame": names, "J": j, "F": f, "segment": seg},
                                             columns=FRAME_COLUMNS))
     scores = pd.DataFrame(rows, columns=SCORE_COLUMNS)
@@ -451,7 +497,8 @@ def run_evaluate(
         selections=selections,
         layout=dataset_cfg["layout"],
         decay=ev.decay,
-        missing=ev.missing,
+        # an external result folder may lack frames (MTNet's release lacks the last): scored empty, counted in n_missing
+        missing="empty" if masks.meta.get("mode") == "external" else ev.missing,
         bound_th=ev.bound_th,
         workers=ev.workers,
         video_frames=info.frame_names,

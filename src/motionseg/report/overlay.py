@@ -114,8 +114,12 @@ def render_overlay(frames_npz: str | Path, mask_dir: str | Path, gt_paths: Mappi
     masks = read_mask_dir(mask_dir, with_probs=False)
     index = {n: i for i, n in enumerate(masks.names)}
     lacking = [n for n in ing.names if n not in index]
-    if lacking:
+    if lacking and masks.meta.get("mode") != "external":  # an external result folder may lack frames (no red there)
         raise InputError(mask_dir, f"no mask for frames {lacking[:5]}{' ...' if len(lacking) > 5 else ''}")
+
+    def pred_of(name: str, hw: tuple[int, int]) -> np.ndarray:
+        return resize_masks(masks.fg[index[name]], hw) if name in index else np.zeros(hw, dtype=bool)
+
     from motionseg.io.datasets import read_gt_entry  # the readers' own GT rules (merged objects, encodings)
 
     gt, encoding = _gt_from_manifest(ing.manifest) if gt_paths is None else (dict(gt_paths), "auto")
@@ -130,10 +134,11 @@ def render_overlay(frames_npz: str | Path, mask_dir: str | Path, gt_paths: Mappi
         frame = ing.frames[t]
         if size != (h, w):
             frame = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-        pred = resize_masks(masks.fg[index[name]], size)
+        pred = pred_of(name, size)
         g = resize_masks(read_gt_entry(gt[name], encoding, threshold=threshold), size) if name in gt else None
         img = overlay_frame(frame, pred, g)
-        label = f"{Path(out_gif).stem} {name}  pred=red  " + ("GT=green" if g is not None else "GT: none")
+        label = (f"{Path(out_gif).stem} {name}  " + ("pred=red  " if name in index else "pred: none  ")
+                 + ("GT=green" if g is not None else "GT: none"))
         images.append(Image.fromarray(np.concatenate([img, _caption_bar(size[1], label)], axis=0)))
     if not images:
         raise InputError(frames_npz, "sequence has no frames")
@@ -143,7 +148,7 @@ def render_overlay(frames_npz: str | Path, mask_dir: str | Path, gt_paths: Mappi
     if out_mp4 is not None:
         def all_frames():
             for t, name in enumerate(ing.names):
-                pred = resize_masks(masks.fg[index[name]], (h, w))
+                pred = pred_of(name, (h, w))
                 g = read_gt_entry(gt[name], encoding, threshold=threshold) if name in gt else None
                 yield overlay_frame(ing.frames[t], pred, resize_masks(g, (h, w)) if g is not None else None)
 

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from motionseg.io.errors import InputError
 from motionseg.metrics.columns import GROUP_COLUMNS, KEY_COLUMNS, METRIC_COLUMNS, SCORE_COLUMNS
+from motionseg.registry import METHODS
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +29,17 @@ METRIC_COLS = METRIC_COLUMNS
 STR_COLS = ROW_KEY
 EXPECTED_COLS = ["dataset", "sequence", "flow", "tracks", "method", "post"]
 # columns added by later versions, with the value every older score CSV had (no post-processing, one object)
-LATER_COLUMNS = {"post": "none", "n_objects": 1}
+LATER_COLUMNS = {"post": "none", "n_objects": 1, "n_missing": 0}
 FRAME_REQUIRED = ["dataset", "sequence", "flow", "tracks", "method", "frame", "J"]
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
+
+
+def registry_supervision(method: str) -> str:
+    """The supervision of a registered method (``unknown`` for a name the registry lacks or a declared one)."""
+    m = METHODS.get(method)
+    return "unknown" if m is None or m.supervision == "declared" else m.supervision
 
 
 def parse_bool_column(values: pd.Series, path: str | Path, column: str) -> pd.Series:
@@ -67,6 +74,8 @@ def read_score_csv(path: str | Path) -> pd.DataFrame:
     for col, value in LATER_COLUMNS.items():
         if col not in df.columns:
             df[col] = value
+    if "supervision" not in df.columns and "method" in df.columns:  # before the column existed: the registry's word
+        df["supervision"] = [registry_supervision(m) for m in df["method"]]
     missing = [c for c in SCORE_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(path, f"score CSV lacks columns {missing} (has {list(df.columns)})")
@@ -81,7 +90,7 @@ def read_score_csv(path: str | Path) -> pd.DataFrame:
         if bad.any():
             raise InputError(path, f"column '{c}' must lie in [0, 1] (fractions, not percent); found "
                                    f"{df.loc[bad, c].tolist()[:3]}")
-    for c in ("n_frames", "n_objects"):
+    for c in ("n_frames", "n_objects", "n_missing"):
         try:
             df[c] = pd.to_numeric(df[c], errors="raise").astype(int)
         except (ValueError, TypeError) as exc:

@@ -132,6 +132,18 @@ def published_lines(benchmark: str, our_variants: Sequence[str]) -> list[str]:
     return [*lines, ""]
 
 
+# tables of one selection, by what taught the methods: unsupervised (none / self-supervised / oracle methods), then
+# supervised, then methods whose supervision is unknown (external result masks)
+SUPERVISION_TITLES = {"unsupervised": "", "supervised": "SUPERVISED · ", "unknown": "EXTERNAL, supervision unknown · "}
+
+
+def _by_supervision(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """(table class, rows) of one table's rows split by ``supervision`` (see :data:`SUPERVISION_TITLES`)."""
+    sup = df["supervision"] if "supervision" in df.columns else pd.Series("unknown", index=df.index)
+    cls = sup.map(lambda v: v if v in ("supervised", "unknown") else "unsupervised")
+    return [(c, df[cls == c]) for c in SUPERVISION_TITLES if (cls == c).any()]
+
+
 def render_table(summary: pd.DataFrame, report_cfg: Mapping, provenance: Mapping, n_missing: int) -> str:
     """The whole ``table.md`` text from the summary (see :func:`motionseg.report.run.aggregate`)."""
     scale = float(report_cfg["display_scale"])
@@ -169,15 +181,21 @@ def render_table(summary: pd.DataFrame, report_cfg: Mapping, provenance: Mapping
                           "own step; the proposals use no GT); cells are means over all objects.", ""]
             for oracle in (False, True):
                 do = dp[dp["oracle"] == oracle]
-                for selection, ds in do.groupby("selection", sort=True):
-                    variants = [v for v in variants_all if v in set(ds["variant"])]
-                    title = ("GT-free" if not oracle else "ORACLE (the ground truth chooses the foreground)")
-                    note = []
-                    if oracle and not str(selection).startswith("oracle"):
-                        note = ["The methods here use the ground truth themselves (their `meta.json` says "
-                                "`oracle: true`), whatever the selection rule.", ""]
-                    lines += [f"#### {title} · selection `{selection}`", "", *note,
-                              *pivot_lines(ds, variants, metrics, scale, decimals), ""]
+                for selection, dsel in do.groupby("selection", sort=True):
+                    for table_class, ds in _by_supervision(dsel):
+                        variants = [v for v in variants_all if v in set(ds["variant"])]
+                        title = ("GT-free" if not oracle else "ORACLE (the ground truth chooses the foreground)")
+                        title = f"{SUPERVISION_TITLES[table_class]}{title}"
+                        note = []
+                        if oracle and not str(selection).startswith("oracle"):
+                            note = ["The methods here use the ground truth themselves (their `meta.json` says "
+                                    "`oracle: true`), whatever the selection rule.", ""]
+                        if table_class == "supervised":
+                            note += ["Supervised methods learnt from the GT masks of other sequences (their "
+                                     "`train_split` or the other cross-validation folds), never of the sequences "
+                                     "scored here; they are not comparable with the unsupervised columns.", ""]
+                        lines += [f"#### {title} · selection `{selection}`", "", *note,
+                                  *pivot_lines(ds, variants, metrics, scale, decimals), ""]
         bench = benchmarks.get(dataset)
         if bench is not None:
             lines += published_lines(bench, [v for v in variants_all if v in set(d["variant"])])
