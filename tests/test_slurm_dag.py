@@ -20,7 +20,8 @@ pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install snake
 
 PROFILE = str(REPO / "slurm")
 TEST_PROFILE = str(REPO / "slurm" / "testing" / "profile")
-EXAMPLES = sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name not in ("schema.yaml", "davis_gpu.yaml"))
+GPU_RECIPES = ("davis_gpu.yaml", "mtnet_gpu.yaml")  # they name checkpoint files: planned with stand-ins below
+EXAMPLES = sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name not in ("schema.yaml", *GPU_RECIPES))
 # Snakemake's two wordings of a group that depends on itself (which one it prints depends on set iteration order)
 CYCLE = re.compile(r"depends on itself|from outside the group, but they in turn depend on rule\(s\) \w+ from inside "
                    r"the group again")
@@ -33,7 +34,8 @@ def synthetic_datasets(config_file: str) -> dict:
     datasets = cfg.get("datasets") or yaml.safe_load((REPO / "config" / "config.yaml").read_text())["datasets"]
     out = []
     for ds in datasets:
-        entry = {k: v for k, v in ds.items() if k in ("name", "protocol", "flow_gaps", "objects")}
+        entry = {k: v for k, v in ds.items() if k in ("name", "protocol", "flow_gaps", "objects", "role", "train_split",
+                                                       "cross_validation")}
         synthetic = {"n_sequences": 2, "n_frames": 20, "height": 64, "width": 96, "seed": 0,
                      "instances": ds.get("objects") == "multi"}
         entry |= {"layout": "davis", "root": f"results/data/{ds['name']}", "synthetic": synthetic}
@@ -45,13 +47,14 @@ def gpu_checkpoints(work: Path) -> dict:
     """Empty stand-ins for the checkpoint files the GPU recipe names (the plan only checks that they exist)."""
     weights = work / "weights"
     weights.mkdir(exist_ok=True)
-    names = ("raft_large_C_T_SKHT_V2-ff5fadd5.pth", "scaled_offline.pth", "resnet50.pth")
+    names = ("raft_large_C_T_SKHT_V2-ff5fadd5.pth", "scaled_offline.pth", "resnet50.pth", "convnext_tiny.pth")
     for name in names:
         (weights / name).write_bytes(b"")
     return {
         "flow": {"raft_large": {"checkpoint": str(weights / names[0])}},
         "tracks": {"checkpoint": str(weights / names[1])},
         "train": {"backbone_weights": str(weights / names[2])},
+        "mtnet": {"backbone_weights": str(weights / names[3])},
     }
 
 
@@ -100,6 +103,18 @@ def test_gpu_recipe_plans_under_the_slurm_profile(work, test_profile):
     # the recipe trains all four networks, two of them on bgfit's masks: a segment job feeds train, infer reads train
     assert {"prep", "score", "infer"} <= set(group_jobs(res.stdout)), group_jobs(res.stdout)
     assert "flow=raft_large" in res.stdout and "method=lrtl-boot" in res.stdout
+
+
+@pytest.mark.parametrize("test_profile", [False, True], ids=["profile", "profile+test-cluster"])
+def test_mtnet_gpu_recipe_plans_under_the_slurm_profile(work, test_profile):
+    """config/mtnet_gpu.yaml: the train split is only prepared, one train_supervised job asks for a GPU, and infer
+    jobs of the val split read its model."""
+    site = write_config(work, synthetic_datasets("mtnet_gpu.yaml") | gpu_checkpoints(work), "site_mtnet.yaml")
+    recipe = ["config/config.yaml", "config/davis2016.yaml", "config/mtnet_gpu.yaml", str(site)]
+    res = plan(work, recipe, test_profile=test_profile)
+    assert res.returncode == 0, res.stdout[-4000:]
+    assert "rule train_supervised:" in res.stdout and "mtnet/split/model.pt" in res.stdout
+    assert "dataset=davis2016-train, flow=raft_large, tracks=none, method=mtnet" not in res.stdout  # never segmented
 
 
 def test_the_old_grouping_is_refused(work):

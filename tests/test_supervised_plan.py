@@ -35,14 +35,18 @@ def test_supervised_method_needs_a_training_split() -> None:
 
 
 def test_an_evaluated_sequence_is_never_a_training_sequence() -> None:
-    # the same synthetic names in both: synth_000 and synth_001 would be scored on their own training data
+    # one folder, listed twice: synth_000 and synth_001 would be scored on their own training data
     datasets = [_synth("tr", 3, role="train"), _synth("val", 2, train_split="tr")]
+    datasets[1]["root"] = datasets[0]["root"]
     with pytest.raises(ConfigError, match=r"\['synth_000', 'synth_001'\].*training"):
         Plan.from_config(_config(datasets, ["mtnet"]))
     datasets[1]["sequences"] = ["synth_001"]
     datasets[0]["sequences"] = ["synth_000", "synth_002"]
     plan = Plan.from_config(_config(datasets, ["mtnet"]))
     assert plan.training_sequences("val", "split") == ("tr", ["synth_000", "synth_002"])
+    # the same names under another root are other videos (e.g. two synthetic datasets)
+    datasets = [_synth("tr", 3, role="train"), _synth("val", 2, train_split="tr")]
+    Plan.from_config(_config(datasets, ["mtnet"]))
 
 
 def test_train_split_must_name_a_training_dataset() -> None:
@@ -106,3 +110,32 @@ def test_cross_validation_dag_trains_one_model_per_fold(tmp_path) -> None:
     assert "train_supervised" in res.stdout
     assert res.stdout.count("rule train_supervised:") == 2
     assert "models/dis/none/mtnet/fold0/model.pt" in res.stdout and "models/dis/none/mtnet/fold1/model.pt" in res.stdout
+
+
+@pytest.mark.slow
+def test_cross_validated_mtnet_runs_end_to_end_and_is_tabled_apart(tmp_path) -> None:
+    """The workflow trains one mtnet per fold (briefly), segments each sequence with the model that never saw it, and
+    the report labels its rows supervised and prints them in a SUPERVISED table of their own."""
+    import pandas as pd
+
+    work = copy_workflow(tmp_path)
+    cfg = small_config(methods=["bgfit", "mtnet"])
+    cfg["datasets"][0]["cross_validation"] = 2
+    cfg["datasets"][0]["synthetic"]["n_sequences"] = 3
+    cfg["mtnet"].update(pre_train={"iterations": 6, "lr": 2.0e-3, "batch_size": 2},
+                        main_train={"iterations": 4, "lr": 2.0e-4, "batch_size": 2}, checkpoint_every=5)
+    cfg["crf"]["methods"] = []
+    snakemake(work, "--cores", "2", "--configfile", str(write_config(work, cfg)))
+    models = work / "results" / "synth" / "models" / "dis" / "none" / "mtnet"
+    assert (models / "fold0" / "model.pt").is_file() and (models / "fold1" / "model.pt").is_file()
+    rows = pd.read_csv(work / "results" / "reports" / "per_sequence.csv")
+    mt = rows[rows.method == "mtnet"]
+    assert set(mt.sequence) == {"synth_000", "synth_001", "synth_002"} and (mt.supervision == "supervised").all()
+    assert (rows[rows.method == "bgfit"].supervision == "none").all()
+    table = (work / "results" / "reports" / "table.md").read_text()
+    assert "SUPERVISED · GT-free · selection `gt-free`" in table
+    import json
+
+    meta = json.loads((work / "results" / "synth" / "masks" / "dis" / "none" / "mtnet" / "synth_001" /
+                       "meta.json").read_text())
+    assert meta["supervision"] == "supervised" and "synth_001" not in json.dumps(meta.get("trained_on"))

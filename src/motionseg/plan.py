@@ -23,7 +23,7 @@ NO_TRACKS = "none"
 # ``split`` only changes which sequences are listed, so no job reads it.
 SEQUENCE_READER_KEYS = ("annotations", "resolution", "gt_threshold", "gt_thresholds")
 # the ``mtnet`` keys an inference job reads (the rest only trains)
-SUPERVISED_INFER_KEYS = ("resolution", "n_frames", "device", "flow_gap")
+SUPERVISED_INFER_KEYS = ("device", "infer_clip_length")
 
 
 def flow_id(backend: str) -> str:
@@ -112,7 +112,9 @@ class Plan:
         if split is None:
             raise ConfigError(f"{key}.train_split", "a supervised method (mtnet) is configured: give this dataset a "
                               "train_split (a dataset with role: train) or cross_validation: <folds>")
-        both = sorted(set(self.sequences(dataset)) & set(self.sequences(split)))
+        # a sequence is its folder: the same name under the same root (symlinks resolved) is the same video
+        same_root = Path(ds["root"]).resolve() == Path(self.dataset(split)["root"]).resolve()
+        both = sorted(set(self.sequences(dataset)) & set(self.sequences(split))) if same_root else []
         if both:
             raise ConfigError(f"{key}.train_split", f"sequences {both} are both evaluated here and training "
                               f"sequences of {split!r}: a supervised method would be scored on its training data")

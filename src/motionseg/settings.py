@@ -568,6 +568,8 @@ class MtnetSettings(Section):
 
     encoder: str
     width: int
+    mtt_layers: int
+    ctd_layers: int
     backbone_weights: str | None
     resolution: tuple[int, ...]
     n_frames: int
@@ -580,6 +582,7 @@ class MtnetSettings(Section):
     device: str
     amp: bool
     flow_gap: int
+    infer_clip_length: int
 
 
 @dataclass(frozen=True)
