@@ -259,6 +259,21 @@ def _load_metrics(path: Path, upto: int) -> list[dict[str, str]]:
         return [r for r in csv.DictReader(fh) if int(r["iteration"]) <= upto]
 
 
+def restart_logs(workdir: Path, start: int, columns: list[str]) -> tuple[Path, Any]:
+    """Logs of a training run that (re)starts at iteration ``start``: ``workdir/metrics.csv`` rewritten atomically with
+    its rows up to ``start`` (a resumed run drops what the killed one logged after its checkpoint), and a TensorBoard
+    writer in ``workdir/tensorboard`` purged after ``start``. Returns (metrics path, writer)."""
+    metrics_path = workdir / METRICS_NAME
+    rows = _load_metrics(metrics_path, start)
+    with atomic_path(metrics_path) as tmp, open(tmp, "w", newline="") as fh:
+        wr = csv.DictWriter(fh, fieldnames=columns)
+        wr.writeheader()
+        wr.writerows(rows)
+    from torch.utils.tensorboard import SummaryWriter
+
+    return metrics_path, SummaryWriter(log_dir=str(workdir / "tensorboard"), purge_step=start + 1)
+
+
 def train_model(
     frames_list: list[np.ndarray],
     flows_list: list[dict],
@@ -328,15 +343,7 @@ def train_model(
     resumed_from = start
 
     sel_samples = _selection_samples(data, cfg, seed, method) if select != "last" else []
-    metrics_path = workdir / METRICS_NAME
-    rows = _load_metrics(metrics_path, start)
-    with atomic_path(metrics_path) as tmp, open(tmp, "w", newline="") as fh:
-        wr = csv.DictWriter(fh, fieldnames=METRIC_COLUMNS)
-        wr.writeheader()
-        wr.writerows(rows)
-    from torch.utils.tensorboard import SummaryWriter
-
-    tb = SummaryWriter(log_dir=str(workdir / "tensorboard"), purge_step=start + 1)
+    metrics_path, tb = restart_logs(workdir, start, METRIC_COLUMNS)
     stop = SigtermFlag().install()
 
     def checkpoint(it: int) -> None:

@@ -68,13 +68,13 @@ from motionseg.io.masks import fg_from_probs, write_mask_dir
 from motionseg.io.resume import SigtermFlag
 from motionseg.io.resume import fingerprint as run_fingerprint
 from motionseg.models.mtnet import ENCODERS, MTNet
+from motionseg.train.loop import restart_logs
 
 log = logging.getLogger(__name__)
 
 METHOD = "mtnet"
 CKPT_FORMAT = "motionseg-mtnet-1"
 CKPT_NAME = "last.pt"
-METRICS_NAME = "metrics.csv"
 METRIC_COLUMNS = ["iteration", "stage", "lr", "loss", "loss_main", "loss_aux"]
 STAGES = ("pre_train", "main_train")
 STAGE_KEYS = ("iterations", "lr", "batch_size")
@@ -443,13 +443,6 @@ class TrainOutcome:
     history: list[dict[str, Any]]
 
 
-def _load_metrics(path: Path, upto: int) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as fh:
-        return [r for r in csv.DictReader(fh) if int(r["iteration"]) <= upto]
-
-
 def train_mtnet(data: list[SequenceClips], cfg: Mapping, seed: int, workdir: str | Path, run_id: Any = None,
                 progress: bool = True, pretrain_data: list[SequenceClips] | None = None) -> TrainOutcome:
     """Train MTNet on prepared sequences (:func:`load_sequences`); resumable from ``workdir``.
@@ -498,15 +491,7 @@ def train_mtnet(data: list[SequenceClips], cfg: Mapping, seed: int, workdir: str
                 scaler.load_state_dict(state["scaler"])
         log.info("resuming MTNet training from %s at iteration %d", ckpt_path, start)
 
-    metrics_path = workdir / METRICS_NAME
-    rows = _load_metrics(metrics_path, start)
-    with atomic_path(metrics_path) as tmp, open(tmp, "w", newline="") as fh:
-        wr = csv.DictWriter(fh, fieldnames=METRIC_COLUMNS)
-        wr.writeheader()
-        wr.writerows(rows)
-    from torch.utils.tensorboard import SummaryWriter
-
-    tb = SummaryWriter(log_dir=str(workdir / "tensorboard"), purge_step=start + 1)
+    metrics_path, tb = restart_logs(workdir, start, METRIC_COLUMNS)
     stop = SigtermFlag().install()
 
     def checkpoint(done: int) -> None:
