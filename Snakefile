@@ -11,8 +11,11 @@
 #   <dataset>/export/<flow>/<tracks>/<method>/<seq>/            palette segment PNGs, soft masks (export.enabled)
 #   <dataset>/instances/<flow>/<tracks>/<method>/<seq>/         instance PNGs, ids 1..K (datasets with objects: multi)
 #   <dataset>/crf/{masks,scores}/<flow>/<tracks>/<method>/...    dense-CRF masks and their scores (crf.methods)
+#   <dataset>/prop/{masks,scores}/<flow>/<tracks>/<method>/...   GT-free propagated masks and scores
 #   <dataset>/scores/<flow>/<tracks>/<method>/<seq>.csv         J/F per protocol and selection
-#   reports/summary.csv, per_sequence.csv, table.md, plots/, overlays/ (GIF + MP4)
+#   dul/<datasets>/model.pt                  DUL feature network (semi-supervised task)
+#   <dataset>/semisup/{masks,scores}/<source>/<seq>...           semi-supervised predictions and scores
+#   reports/summary.csv, per_sequence.csv, table.md, plots/, overlays/ (GIF + MP4), semisup/
 #   logs/<rule>/..., benchmarks/<rule>/...
 
 
@@ -31,6 +34,7 @@ include: "rules/segment.smk"
 include: "rules/export.smk"
 include: "rules/post.smk"
 include: "rules/evaluate.smk"
+include: "rules/semisup.smk"
 include: "rules/report.smk"
 
 
@@ -38,6 +42,7 @@ localrules:
     all,
     report,
     report_partial,
+    report_semisup,
 
 
 rule all:

@@ -128,7 +128,7 @@ timed slurm snake "$WORK/slurm" "$WORK/slurm.out" --profile slurm --workflow-pro
   "${CONFIG_ARGS[@]}" ||
   { tail -n 60 "$WORK/slurm.out"; log "ERROR: the SLURM run failed"; exit 1; }
 (cd "$WORK/slurm" && "$PY" "$CHECK" success --log "$WORK/slurm.out" --results results \
-  --reference "$WORK/local/results" --gpu-rules train --local-rules report \
+  --reference "$WORK/local/results" --gpu-rules train train_dul --local-rules report report_semisup \
   --fallback-warning "$FALLBACK_WARNING") || { log "ERROR: checks of the SLURM run failed"; exit 1; }
 
 mapfile -t SEQS < <(find "$WORK/local/results" -path '*/frames/*.npz' -printf '%f\n' | sed 's/\.npz$//' | sort -u)
@@ -137,7 +137,7 @@ BAD=${SEQS[1]}
 log "failure scenario: debug_fail_sequences=[$BAD], per-sequence groups, keep-going (from the profile)"
 rc=0
 timed fail snake "$WORK/fail" "$WORK/fail.out" --profile slurm --workflow-profile slurm/testing/profile \
-  "${CONFIG_ARGS[@]}" --group-components prep=1 score=1 infer=1 --config "debug_fail_sequences=[$BAD]" || rc=$?
+  "${CONFIG_ARGS[@]}" --group-components prep=1 score=1 infer=1 semisup=1 --config "debug_fail_sequences=[$BAD]" || rc=$?
 if [ "$rc" = 0 ] || [ "$rc" -ge 124 ]; then
   tail -n 40 "$WORK/fail.out"
   log "ERROR: the failure scenario exited with $rc (expected a job failure, i.e. 1)"

@@ -31,6 +31,8 @@ PLAN_SELF_SUPERVISED_TRAINED_METHODS = PLAN.training_regex(supervised=False)
 PLAN_SUPERVISED_TRAINED_METHODS = PLAN.training_regex(supervised=True)
 PLAN_CRF_PER_SEQUENCE_METHODS = PLAN.crf_method_regex(trained=False)
 PLAN_CRF_TRAINED_METHODS = PLAN.crf_method_regex(trained=True)
+PLAN_PROP_PER_SEQUENCE_METHODS = PLAN.prop_method_regex(trained=False)
+PLAN_PROP_TRAINED_METHODS = PLAN.prop_method_regex(trained=True)
 
 
 wildcard_constraints:
@@ -39,6 +41,8 @@ wildcard_constraints:
     flow=PLAN.regex("flows"),
     tracks=PLAN.regex("tracks_ids"),
     method=PLAN.regex("methods"),
+    source=PLAN.source_regex(),
+    trainset=PLAN.trainset_regex(),
 
 
 # ---------------------------------------------------------------- targets
@@ -112,6 +116,36 @@ def evaluate_inputs(wildcards):
 
 def evaluate_crf_inputs(wildcards):
     return PLAN.evaluate_crf_inputs(
+        wildcards.dataset,
+        wildcards.flow,
+        wildcards.tracks,
+        wildcards.method,
+        wildcards.sequence,
+    )
+
+
+def train_dul_inputs(wildcards):
+    return {"frames": PLAN.dul_train_frames(wildcards.trainset)}
+
+
+def propagate_inputs(wildcards):
+    return PLAN.propagate_inputs(
+        wildcards.dataset, wildcards.source, wildcards.sequence
+    )
+
+
+def gtfree_propagation_inputs(wildcards):
+    return PLAN.prop_inputs(
+        wildcards.dataset,
+        wildcards.flow,
+        wildcards.tracks,
+        wildcards.method,
+        wildcards.sequence,
+    )
+
+
+def evaluate_prop_inputs(wildcards):
+    return PLAN.evaluate_prop_inputs(
         wildcards.dataset,
         wildcards.flow,
         wildcards.tracks,

@@ -55,3 +55,15 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared real data not found at {path}")
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test on one torch thread (restored afterwards): on a shared 2-core machine two threads made the many
+    small matrix products of label propagation several times slower, not faster."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -52,6 +52,10 @@ SCHEMA_PATHS: dict[type[st.Section], tuple[str, ...]] = {
     st.MtnetSettings: ("mtnet",),
     st.MtnetStageSettings: ("mtnet", "pre_train"),
     st.ExternalSettings: ("external",),
+    st.PropagationSettings: ("propagation",),
+    st.SemisupSettings: ("semisup",),
+    st.DulSettings: ("dul",),
+    st.GtfreePropagationSettings: ("gtfree_propagation",),
 }
 
 

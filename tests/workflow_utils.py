@@ -35,6 +35,7 @@ def small_config(**overrides: Any) -> dict:
     tiny_train = REPO / "tests" / "data" / "tiny_train.yaml"
     if tiny_train.exists():
         cfg["train"].update(yaml.safe_load(tiny_train.read_text()))
+    cfg["dul"].update(iterations=4, checkpoint_every=2)  # the semi-supervised DUL source: a few iterations only
     cfg.update(overrides)
     return cfg
 

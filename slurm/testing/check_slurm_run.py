@@ -125,19 +125,23 @@ class Checks:
 
 
 def compare_summaries(ck: Checks, results: Path, reference: Path) -> None:
-    """summary.csv of both runs: same rows and columns; numbers equal within 1e-6 (absolute)."""
-    a, b = results / "reports" / "summary.csv", reference / "reports" / "summary.csv"
-    if not ck.check(a.is_file() and b.is_file(), f"both summaries exist ({a}, {b})"):
-        return
-    if a.read_bytes() == b.read_bytes():
-        ck.check(True, "summary.csv of the SLURM run is byte-identical to the local --cores 2 run's")
-        return
-    da, db = pd.read_csv(a), pd.read_csv(b)
-    try:
-        pd.testing.assert_frame_equal(da, db, check_exact=False, rtol=0, atol=1e-6)
-        ck.check(True, "summary.csv equals the local run's (numbers within 1e-6; bytes differ)")
-    except AssertionError as err:
-        ck.check(False, f"summary.csv differs from the local run's: {err}")
+    """summary.csv of both runs (and the semi-supervised report's, when the runs made one): same rows and columns;
+    numbers equal within 1e-6 (absolute)."""
+    for rel in ("summary.csv", "semisup/summary.csv"):
+        a, b = results / "reports" / rel, reference / "reports" / rel
+        if rel != "summary.csv" and not (a.exists() or b.exists()):
+            continue
+        if not ck.check(a.is_file() and b.is_file(), f"both {rel} exist ({a}, {b})"):
+            continue
+        if a.read_bytes() == b.read_bytes():
+            ck.check(True, f"{rel} of the SLURM run is byte-identical to the local --cores 2 run's")
+            continue
+        da, db = pd.read_csv(a), pd.read_csv(b)
+        try:
+            pd.testing.assert_frame_equal(da, db, check_exact=False, rtol=0, atol=1e-6)
+            ck.check(True, f"{rel} equals the local run's (numbers within 1e-6; bytes differ)")
+        except AssertionError as err:
+            ck.check(False, f"{rel} differs from the local run's: {err}")
 
 
 def check_success(args: argparse.Namespace) -> int:
@@ -205,9 +209,13 @@ def check_failure(args: argparse.Namespace) -> int:
     ck.check(not left, f"the failing sequence {bad} left no output behind: {left[:5]}")
     temps = [p for p in results.rglob("*") if p.name.endswith(TEMP_SUFFIXES) or ".tmp" in p.name]
     ck.check(not temps, f"no temporary/partial files anywhere: {temps[:5]}")
-    # score folders of the trained methods (their own and their dense-CRF version's): they need every sequence
+    # score folders of the trained methods (their own, their dense-CRF and propagated versions') and of the
+    # semi-supervised DUL source (its network learns from every sequence's frames): they need every sequence
     models = [p.parent.relative_to(reference).as_posix() for p in reference.rglob("model.pt")]
-    trained = {m.replace("/models/", sub, 1) for m in models for sub in ("/scores/", "/crf/scores/")}
+    trained = {m.replace("/models/", sub, 1) for m in models if "/models/" in m
+               for sub in ("/scores/", "/crf/scores/", "/prop/scores/")}
+    if any(m.startswith("dul/") for m in models):
+        trained |= {p.relative_to(reference).as_posix() for p in reference.glob("*/semisup/scores/dul")}
     expected = [
         p.relative_to(reference)
         for p in reference.rglob("*.csv")

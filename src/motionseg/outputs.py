@@ -119,6 +119,10 @@ def final_message(plan: Plan, max_sequence_lines: int = MAX_SEQUENCE_LINES) -> s
     if "partial summary" in reports:
         missing = f" (missing: {reports['partial missing']})" if "partial missing" in reports else ""
         lines.append(f"  Partial summary: {reports['partial summary']}{missing}")
+    semisup = Path(plan.results) / "reports" / "semisup" / "table.md"
+    if semisup.is_file():
+        lines.append(f"  Semi-supervised (first-frame GT given; separate rows): {semisup} "
+                     f"(CSV: {semisup.parent}/summary.csv, per_sequence.csv)")
     overlays = Path(plan.results) / "reports" / "overlays"
     if overlays.is_dir():
         lines.append(f"  Overlays (GIF, MP4): {overlays}/<dataset>/<flow>/<tracks>/<method>/<sequence>.*")

@@ -16,6 +16,8 @@ TRACKS_SEQ = "{dataset}/{tracks}/{sequence}"
 COMBO = "{dataset}/{flow}/{tracks}/{method}"
 COMBO_SEQ = "{dataset}/{flow}/{tracks}/{method}/{sequence}"
 COMBO_FOLD = "{dataset}/{flow}/{tracks}/{method}/{fold}"
+SOURCE_SEQ = "{dataset}/{source}/{sequence}"
+TRAINSET = "{trainset}"
 
 # Templates relative to the results root.
 SYNTH = "data/{dataset}/{part}/{sequence}"
@@ -34,6 +36,13 @@ INSTANCES = "{dataset}/instances/{flow}/{tracks}/{method}/{sequence}"
 CRF_MASKS = "{dataset}/crf/masks/{flow}/{tracks}/{method}/{sequence}"
 CRF_SCORES = "{dataset}/crf/scores/{flow}/{tracks}/{method}/{sequence}.csv"
 CRF_FRAME_SCORES = "{dataset}/crf/scores/{flow}/{tracks}/{method}/{sequence}.frames.csv"
+PROP_MASKS = "{dataset}/prop/masks/{flow}/{tracks}/{method}/{sequence}"
+PROP_SCORES = "{dataset}/prop/scores/{flow}/{tracks}/{method}/{sequence}.csv"
+PROP_FRAME_SCORES = "{dataset}/prop/scores/{flow}/{tracks}/{method}/{sequence}.frames.csv"
+DUL_MODEL = "dul/{trainset}/model.pt"
+DUL_WORKDIR = "dul/{trainset}/work"
+SEMISUP_MASKS = "{dataset}/semisup/masks/{source}/{sequence}"
+SEMISUP_SCORES = "{dataset}/semisup/scores/{source}/{sequence}.csv"
 REPORTS = "reports"
 OVERLAY = "reports/overlays/{dataset}/{flow}/{tracks}/{method}/{sequence}.{ext}"
 TRACK_OVERLAY = "reports/tracks/{dataset}/{tracks}/{sequence}.gif"
@@ -136,6 +145,42 @@ def crf_scores(results: str, **keys: str) -> str:
 def crf_frame_scores(results: str, **keys: str) -> str:
     """Per-frame score CSV beside :func:`crf_scores` (same keys)."""
     return fill(CRF_FRAME_SCORES, results, **keys)
+
+
+def prop_masks(results: str, **keys: str) -> str:
+    """Mask directory of the GT-free propagation stage after a method (same keys as :func:`masks`)."""
+    return fill(PROP_MASKS, results, **keys)
+
+
+def prop_scores(results: str, **keys: str) -> str:
+    """Score CSV of :func:`prop_masks` (rows ``post=prop``; same keys)."""
+    return fill(PROP_SCORES, results, **keys)
+
+
+def prop_frame_scores(results: str, **keys: str) -> str:
+    """Per-frame score CSV beside :func:`prop_scores` (same keys)."""
+    return fill(PROP_FRAME_SCORES, results, **keys)
+
+
+def dul_model(results: str, **keys: str) -> str:
+    """DUL feature network trained on the frames of a set of datasets (key trainset: their names joined by ``+``)."""
+    return fill(DUL_MODEL, results, **keys)
+
+
+def dul_workdir(results: str, **keys: str) -> str:
+    """Resumable work directory beside :func:`dul_model` (same key)."""
+    return fill(DUL_WORKDIR, results, **keys)
+
+
+def semisup_masks(results: str, **keys: str) -> str:
+    """Semi-supervised predictions of a sequence: instance PNGs propagated from the first annotated frame's GT
+    (keys dataset, source, sequence)."""
+    return fill(SEMISUP_MASKS, results, **keys)
+
+
+def semisup_scores(results: str, **keys: str) -> str:
+    """Semi-supervised score CSV of a sequence (rows ``task=semi-supervised``; same keys as :func:`semisup_masks`)."""
+    return fill(SEMISUP_SCORES, results, **keys)
 
 
 def report(results: str, name: str) -> str:

@@ -65,6 +65,20 @@ class Plan:
         for method in config["crf"]["methods"]:
             if method not in METHODS:
                 raise ConfigError("crf.methods", f"unknown method '{method}' (known: {sorted(METHODS)})")
+        for method in config["gtfree_propagation"]["methods"]:
+            if method not in METHODS:
+                raise ConfigError("gtfree_propagation.methods", f"unknown method '{method}' (known: {sorted(METHODS)})")
+        from motionseg.propagate.semisup import check_source
+
+        for source in config["semisup"]["sources"]:
+            check_source(source, plan.flows)
+        for d in config["dul"]["train_datasets"]:
+            if d not in names:
+                raise ConfigError("dul.train_datasets", f"no dataset named {d!r} (configured: {', '.join(names)})")
+        snapshot = config["dul"]["snapshot"]
+        if snapshot and plan.needs_dul and not Path(snapshot).is_file():
+            raise ConfigError("dul.snapshot", f"{snapshot}: no such file (a DUL snapshot, e.g. a released "
+                              "*_res4.pth, or null to train one with rule train_dul)")
         if any(spec(m).trained for m in config["methods"]):
             check_workflow_selection(settings.train)
         if plan.has_boot_methods:
@@ -428,7 +442,12 @@ class Plan:
 
     def all_scores(self) -> list[str]:
         """Every expected score CSV: the raw masks', then the CRF versions' (``post=crf`` rows)."""
-        return [self.scores(*k) for k in self.scored_keys()] + [self.crf_scores(*k) for k in self.crf_keys()]
+        return ([self.scores(*k) for k in self.scored_keys()] + [self.crf_scores(*k) for k in self.crf_keys()]
+                + [self._prop_path(paths.prop_scores, k) for k in self.prop_keys()])
+
+    def _prop_path(self, template: Any, key: tuple[str, str, str, str, str]) -> str:
+        d, f, t, m, s = key
+        return template(self.results, dataset=d, flow=f, tracks=t, method=m, sequence=s)
 
     def unscored_masks(self) -> list[str]:
         """Mask directories of sequences without ground truth (final targets: nothing to score them against)."""
@@ -443,7 +462,7 @@ class Plan:
     def all_frame_scores(self) -> list[str]:
         return [self.frame_scores(*k) for k in self.scored_keys()] + [
             self.crf_frame_scores(*k) for k in self.crf_keys()
-        ]
+        ] + [self._prop_path(paths.prop_frame_scores, k) for k in self.prop_keys()]
 
     def expected_rows(self) -> list[dict[str, str]]:
         """One dict per expected (dataset, sequence, flow, tracks, method, post): what the report must account for,
@@ -458,7 +477,12 @@ class Plan:
              "scores": self.crf_scores(d, f, t, m, s)}
             for d, f, t, m, s in self.crf_keys()
         ]
-        return raw + crf
+        prop = [
+            {"dataset": k[0], "sequence": k[4], "flow": k[1], "tracks": k[2], "method": k[3], "post": "prop",
+             "scores": self._prop_path(paths.prop_scores, k)}
+            for k in self.prop_keys()
+        ]
+        return raw + crf + prop
 
     def overlays(self) -> list[str]:
         """Mask-overlay GIFs: the first ``report.overlays_per_dataset`` sequences of each dataset, every combo."""
@@ -534,10 +558,125 @@ class Plan:
         return [p for p in paths if Path(p).exists()]
 
     def report_outputs(self) -> list[str]:
-        """Default targets: the score reports (when anything has GT), overlays, strips, and unscored masks."""
+        """Default targets: the score reports (when anything has GT), the semi-supervised report, overlays,
+        strips, and unscored masks."""
         names = ("summary.csv", "per_sequence.csv", "table.md")
         tables = [paths.report(self.results, n) for n in names] if self.all_scores() else []
-        return [*tables, *self.overlays(), *self.track_overlays(), *self.flow_strips(), *self.unscored_masks()]
+        return [*tables, *self.semisup_report_outputs(), *self.overlays(), *self.track_overlays(),
+                *self.flow_strips(), *self.unscored_masks()]
+
+    # ------------------------------------------------------------------ semi-supervised task and DUL
+
+    @property
+    def semisup_sources(self) -> list[str]:
+        """Label sources of the semi-supervised task (``semisup.sources``; empty = no task), ``flow`` expanded to
+        ``flow-<id>`` for every configured flow backend."""
+        out: list[str] = []
+        for src in self.config["semisup"]["sources"]:
+            for s in ([f"flow-{f}" for f in self.flows] if src == "flow" else [src]):
+                if s not in out:
+                    out.append(s)
+        return out
+
+    @property
+    def needs_dul(self) -> bool:
+        """Whether any job reads DUL features (semi-supervised source ``dul`` or GT-free propagation on ``dul``)."""
+        gf = self.config["gtfree_propagation"]
+        return "dul" in self.semisup_sources or (bool(self.prop_methods) and gf["features"] == "dul")
+
+    def dul_trainset(self, dataset: str) -> str:
+        """The name of the DUL network ``dataset`` uses: ``dul.train_datasets`` joined by ``+``, or the dataset."""
+        names = list(self.config["dul"]["train_datasets"])
+        return "+".join(names) if names else dataset
+
+    def dul_trainsets(self) -> list[str]:
+        """Every DUL network the plan trains (none with ``dul.snapshot``)."""
+        if self.config["dul"]["snapshot"] or not self.needs_dul:
+            return []
+        return sorted({self.dul_trainset(d) for d in self.evaluated_datasets})
+
+    def dul_model(self, dataset: str) -> str:
+        """The DUL snapshot ``dataset`` propagates with: ``dul.snapshot`` or the trained network."""
+        snap = self.config["dul"]["snapshot"]
+        return str(snap) if snap else paths.dul_model(self.results, trainset=self.dul_trainset(dataset))
+
+    def dul_train_frames(self, trainset: str) -> list[str]:
+        """Ingested frames a DUL network trains on (every sequence of its datasets; frames only, no GT)."""
+        names = trainset.split("+")
+        return [self.frames(d, s) for d in names for s in self.sequences(d)]
+
+    def dul_config(self) -> dict[str, Any]:
+        """What a train_dul job reads: the ``dul`` section without ``snapshot`` and ``train_datasets``."""
+        return self.settings.dul.train_params()
+
+    def semisup_keys(self) -> list[tuple[str, str, str]]:
+        """(dataset, source, sequence) of every semi-supervised prediction: evaluated datasets' sequences with GT."""
+        return [(d, src, s) for d in self.evaluated_datasets for src in self.semisup_sources
+                for s in self.scored_sequences(d)]
+
+    def semisup_scores(self) -> list[str]:
+        return [paths.semisup_scores(self.results, dataset=d, source=src, sequence=s)
+                for d, src, s in self.semisup_keys()]
+
+    def semisup_report_outputs(self) -> list[str]:
+        """The semi-supervised report's files (none without semi-supervised predictions)."""
+        if not self.semisup_keys():
+            return []
+        return [paths.report(self.results, f"semisup/{n}") for n in ("per_sequence.csv", "summary.csv", "table.md")]
+
+    def propagate_inputs(self, dataset: str, source: str, sequence: str) -> dict[str, Any]:
+        """Inputs of rule ``propagate``: the frames, the GT files, and the flow (``flow-*``) or DUL model (``dul``)."""
+        inputs: dict[str, Any] = {"frames": self.frames(dataset, sequence), "gt": self.gt_files(dataset, sequence)}
+        if source.startswith("flow-"):
+            inputs["flow"] = self.flow(dataset, source[len("flow-"):], sequence)
+        elif source == "dul":
+            inputs["model"] = self.dul_model(dataset)
+        return inputs
+
+    def propagation_config(self) -> dict[str, Any]:
+        """What a propagate job reads: the ``propagation`` section."""
+        return self.settings.propagation.to_dict()
+
+    def source_regex(self) -> str:
+        return _alternation(self.semisup_sources or ["lab"])
+
+    def trainset_regex(self) -> str:
+        sets = {self.dul_trainset(d) for d in self.evaluated_datasets}
+        return _alternation(sorted(sets))
+
+    # ------------------------------------------------------------------ GT-free propagation stage
+
+    @property
+    def prop_methods(self) -> list[str]:
+        """Methods (among those run) whose masks also get the GT-free propagation stage (``post=prop`` rows)."""
+        wanted = set(self.config["gtfree_propagation"]["methods"])
+        return [m for m in self.methods if m in wanted]
+
+    def prop_keys(self) -> list[tuple[str, str, str, str, str]]:
+        """(dataset, flow, tracks, method, sequence) of every expected GT-free propagation score file."""
+        prop = set(self.prop_methods)
+        return [k for k in self.scored_keys() if k[3] in prop]
+
+    def prop_method_regex(self, trained: bool) -> str:
+        return _alternation([m for m in self.prop_methods if spec(m).trained == trained])
+
+    def prop_inputs(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> dict[str, str]:
+        inputs = {"frames": self.frames(dataset, sequence),
+                  "masks": self.masks(dataset, flow, tracks, method, sequence)}
+        if self.config["gtfree_propagation"]["features"] == "dul":
+            inputs["model"] = self.dul_model(dataset)
+        return inputs
+
+    def evaluate_prop_inputs(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> dict[str, Any]:
+        """Inputs of the evaluation of a method's propagated masks (single-object rows only, ``post=prop``)."""
+        return {"masks": paths.prop_masks(self.results, dataset=dataset, flow=flow, tracks=tracks, method=method,
+                                          sequence=sequence),
+                "gt": self.gt_files(dataset, sequence)}
+
+    def gtfree_propagation_config(self) -> dict[str, Any]:
+        """What a GT-free propagation job reads: ``features`` and ``n_seeds`` plus the ``propagation`` section."""
+        gf = self.settings.gtfree_propagation
+        return {"features": gf.features, "n_seeds": gf.n_seeds, **self.propagation_config()}
 
     # ------------------------------------------------------------------ rule inputs and resources
 

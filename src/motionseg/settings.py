@@ -627,6 +627,78 @@ class CrfSettings(Section):
         return {k: v for k, v in self.to_dict().items() if k != "methods"}
 
 
+@dataclass(frozen=True)
+class PropagationSettings(Section):
+    """``propagation``: DUL's kNN label propagation (motionseg.propagate); radius in feature pixels."""
+
+    KEY = "propagation"
+
+    topk: int
+    context: int
+    radius: float
+    temperature: float
+    lab_stride: int
+
+
+@dataclass(frozen=True)
+class SemisupSettings(Section):
+    """``semisup``: the semi-supervised task's label sources (motionseg.propagate.semisup)."""
+
+    KEY = "semisup"
+
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DulSettings(Section):
+    """``dul``: DUL feature learning (motionseg.dul); sizes in px of the ingested frames."""
+
+    KEY = "dul"
+
+    snapshot: str | None
+    train_datasets: tuple[str, ...]
+    width: int
+    blocks: int
+    feature_dim: int
+    video_len: int
+    frame_gap: int
+    batch_size: int
+    smallest_range: tuple[int, ...]
+    crop_size: tuple[int, ...]
+    random_crop: bool
+    random_hflip: bool
+    guided_hflip: bool
+    zoom_range: tuple[float, ...]
+    grid_size: int
+    grid_size_ref: int
+    temperature: float
+    ce_ref: float
+    lr: float
+    beta1: float
+    weight_decay: float
+    bias_lr_mult: float
+    lr_step: int
+    lr_gamma: float
+    iterations: int
+    checkpoint_every: int
+    device: str
+
+    def train_params(self) -> dict:
+        """What a train_dul job reads: every key but ``snapshot`` and ``train_datasets`` (which choose the jobs)."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("snapshot", "train_datasets")}
+
+
+@dataclass(frozen=True)
+class GtfreePropagationSettings(Section):
+    """``gtfree_propagation``: a method's masks propagated from its confident frames (motionseg.propagate.gtfree)."""
+
+    KEY = "gtfree_propagation"
+
+    methods: tuple[str, ...]
+    features: str
+    n_seeds: int
+
+
 # ------------------------------------------------------------------------------------------ the whole config
 
 
@@ -640,7 +712,9 @@ class Settings(Section):
                "bgfit": BgfitSettings, "flow": FlowSettings, "kmeans": KMeansSettings, "cluster": ClusterSettings,
                "tracks": TracksSettings, "report": ReportSettings, "export": ExportSettings,
                "train": TrainSettings, "evaluation": EvaluationSettings, "multiobject": MultiObjectSettings,
-               "crf": CrfSettings, "mtnet": MtnetSettings, "external": ExternalSettings}
+               "crf": CrfSettings, "mtnet": MtnetSettings, "external": ExternalSettings,
+               "propagation": PropagationSettings, "semisup": SemisupSettings, "dul": DulSettings,
+               "gtfree_propagation": GtfreePropagationSettings}
     _NESTED_LIST = {"datasets": DatasetSettings}
     _NESTED_MAP = {"resources": ResourceSettings}
 
@@ -667,3 +741,7 @@ class Settings(Section):
     crf: CrfSettings
     mtnet: MtnetSettings
     external: ExternalSettings
+    propagation: PropagationSettings
+    semisup: SemisupSettings
+    dul: DulSettings
+    gtfree_propagation: GtfreePropagationSettings

@@ -40,3 +40,22 @@ def load_state_dict_file(path: str | Path, what: str = "checkpoint") -> dict:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise InputError(path, f"{what} is not a state dict of tensors")
     return obj
+
+
+def load_work_checkpoint(path: str | Path, fp: str, key: str, what: str = "training checkpoint") -> dict | None:
+    """The state dict of a resumable run's work checkpoint ``path`` (None when there is none yet).
+
+    fp: the fingerprint of the run about to start (:func:`motionseg.io.resume.fingerprint`); a checkpoint written by
+    another run (other settings, inputs or seed) is refused with ConfigError naming ``key`` (the config section), so
+    that a work dir is never resumed by a different run. InputError naming the file when it is unreadable.
+    """
+    from motionseg.io.errors import ConfigError
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    state = load_torch_file(path, what, weights_only=False)
+    if not isinstance(state, dict) or state.get("fingerprint") != fp:
+        raise ConfigError(key, f"{path} belongs to a different run (settings, inputs, data or seed changed); delete "
+                               "the work directory to start over")
+    return state

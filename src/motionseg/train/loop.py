@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from motionseg.device import select_device
 from motionseg.io.atomic import atomic_path
+from motionseg.io.checkpoints import load_work_checkpoint
 from motionseg.io.errors import ConfigError, Preempted
 from motionseg.io.resume import SigtermFlag
 from motionseg.io.resume import fingerprint as run_fingerprint
@@ -330,11 +331,8 @@ def train_model(
     optim = _make_optimizer(cfg, model.parameters())
     start, best = 0, {"score": None, "iteration": 0, "state": None}
     ckpt_path = workdir / CKPT_NAME
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if state.get("fingerprint") != fp:
-            raise ConfigError("train", f"{ckpt_path} belongs to a different run (config, inputs or seed changed); "
-                                       "delete the work directory to start over")
+    state = load_work_checkpoint(ckpt_path, fp, "train")
+    if state is not None:
         model.load_state_dict(state["model"])
         optim.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])

@@ -60,7 +60,7 @@ from motionseg.flow.geometry import resize_frames, resize_masks
 from motionseg.flow.store import FlowSet, load_flow
 from motionseg.flow.viz import flow_to_rgb as _wheel_rgb
 from motionseg.io.atomic import atomic_path
-from motionseg.io.checkpoints import load_torch_file
+from motionseg.io.checkpoints import load_torch_file, load_work_checkpoint
 from motionseg.io.datasets import read_gt_entry
 from motionseg.io.errors import ConfigError, InputError, Preempted
 from motionseg.io.ingest_format import Ingested, load_ingested
@@ -473,11 +473,8 @@ def train_mtnet(data: list[SequenceClips], cfg: Mapping, seed: int, workdir: str
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     start = 0
     ckpt_path = workdir / CKPT_NAME
-    if ckpt_path.exists():
-        state = load_torch_file(ckpt_path, "MTNet training checkpoint", weights_only=False)
-        if not isinstance(state, dict) or state.get("fingerprint") != fp:
-            raise ConfigError("mtnet", f"{ckpt_path} belongs to a different run (settings, inputs, data or seed "
-                                       "changed); delete the work directory to start over")
+    state = load_work_checkpoint(ckpt_path, fp, "mtnet", "MTNet training checkpoint")
+    if state is not None:
         model.load_state_dict(state["model"])
         start = int(state["iteration"])
         torch.set_rng_state(state["torch_rng"])
