@@ -30,7 +30,7 @@ from motionseg.dul.train import (
     run_train_dul,
     train_dul,
 )
-from motionseg.io.errors import ConfigError, Preempted
+from motionseg.io.errors import ConfigError, InputError, Preempted
 from motionseg.io.ingest_format import Ingested, save_ingested
 from motionseg.metrics.jf import jaccard
 from motionseg.propagate import dul_features, propagate_labels
@@ -139,6 +139,22 @@ def test_full_model_layout_and_released_snapshot_format(tmp_path: Path) -> None:
     assert loaded.arch == DULArch() and not loaded.training
     for k, v in loaded.state_dict().items():
         assert torch.equal(v, state[k]), k
+
+
+def test_bad_snapshots_are_named(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="missing_res4.pth.*does not exist"):
+        load_snapshot(tmp_path / "missing_res4.pth")
+    (tmp_path / "garbage.pth").write_bytes(b"not a torch file")
+    with pytest.raises(InputError, match="garbage.pth"):
+        load_snapshot(tmp_path / "garbage.pth")
+    torch.save({"model": {"conv.weight": torch.zeros(1)}}, tmp_path / "other.pth")
+    with pytest.raises(InputError, match="other.pth: not a DUL snapshot"):
+        load_snapshot(tmp_path / "other.pth")
+    state = build_model(DULArch(8, 1, 16)).state_dict()
+    state["fast_net.emb_q.conv2.weight"] = state["fast_net.emb_q.conv2.weight"][:, :3]  # a wrong shape
+    torch.save({"model": state}, tmp_path / "shape.pth")
+    with pytest.raises(InputError, match="shape.pth: not a DUL snapshot"):
+        load_snapshot(tmp_path / "shape.pth")
 
 
 def test_reduced_model_keeps_the_names() -> None:

@@ -1,6 +1,7 @@
 """The semi-supervised task in the workflow (issue 27): plan and config checks, the rule functions on synthetic data
 (propagation beats copying the first mask; the DAVIS-2017 semi-supervised scoring), the report kept apart from the
-unsupervised tables, and (slow) a whole `snakemake` run of the stage plus what a config edit replans."""
+unsupervised tables, and (slow) a whole `snakemake` run of the stage (and of the GT-free propagation stage, rows
+`post=prop`) plus what a config edit replans."""
 
 from __future__ import annotations
 
@@ -181,6 +182,14 @@ def test_workflow_runs_the_semisup_stage_and_replans_only_what_an_edit_touches(t
     assert (work / "results/dul/synth/model.pt").is_file()
     assert (work / "results/logs/train_dul/synth.log").is_file()
     assert (work / "results/benchmarks/propagate/synth/lab/synth_000.tsv").is_file()
+    # the unsupervised report never holds semi-supervised rows; bgfit gets its GT-free propagated rows (post=prop)
+    snakemake(work, "results/reports/summary.csv", "--cores", "2", "--configfile", str(path))
+    summary = pd.read_csv(work / "results/reports/summary.csv")
+    assert "task" not in summary.columns and "source" not in summary.columns
+    assert set(summary["post"]) == {"none", "prop"}
+    assert set(summary.loc[summary["post"] == "prop", "method"]) == {"bgfit"}
+    meta = json.loads((work / "results/synth/prop/masks/dis/none/bgfit/synth_000/meta.json").read_text())
+    assert meta["post"] == "prop" and meta["confidence_rule"] == "agreement" and len(meta["confidence"]) == 8
 
     def planned(edit: dict) -> set[str]:
         c = copy.deepcopy(cfg)

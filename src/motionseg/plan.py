@@ -674,9 +674,11 @@ class Plan:
                 "gt": self.gt_files(dataset, sequence)}
 
     def gtfree_propagation_config(self) -> dict[str, Any]:
-        """What a GT-free propagation job reads: ``features`` and ``n_seeds`` plus the ``propagation`` section."""
+        """What a GT-free propagation job reads: ``features``, ``confidence`` and ``n_seeds`` plus the ``propagation``
+        section."""
         gf = self.settings.gtfree_propagation
-        return {"features": gf.features, "n_seeds": gf.n_seeds, **self.propagation_config()}
+        return {"features": gf.features, "confidence": gf.confidence, "n_seeds": gf.n_seeds,
+                **self.propagation_config()}
 
     # ------------------------------------------------------------------ rule inputs and resources
 

@@ -696,6 +696,7 @@ class GtfreePropagationSettings(Section):
 
     methods: tuple[str, ...]
     features: str
+    confidence: str
     n_seeds: int
 
 

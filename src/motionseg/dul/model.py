@@ -204,15 +204,22 @@ def load_snapshot(path: str | Path, map_location: str | torch.device = "cpu") ->
     """Load a DUL snapshot: a released ``*_res4.pth`` or a checkpoint written by
     :func:`motionseg.dul.train.run_train_dul` (both ``{"model": state_dict, ...}``; a bare state dict is accepted
     too). The architecture is read from the parameter shapes and the weights are loaded with ``strict=True``.
-    Returns the model in eval mode."""
-    data = torch.load(Path(path), map_location=map_location, weights_only=True)
+    Returns the model in eval mode on ``map_location``; InputError naming the file when it is missing, unreadable or
+    not a DUL snapshot."""
+    from motionseg.io.checkpoints import load_torch_file
+    from motionseg.io.errors import InputError
+
+    data = load_torch_file(path, "DUL snapshot", weights_only=True)
     state = data["model"] if isinstance(data, dict) and "model" in data else data
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: not a DUL snapshot")
+        raise InputError(path, "not a DUL snapshot (expected {'model': state_dict} or a state dict)")
     state = _strip_module(state)
-    model = DULModel(arch_from_state_dict(state))
-    model.load_state_dict(state, strict=True)
-    return model.eval()
+    try:
+        model = DULModel(arch_from_state_dict(state))
+        model.load_state_dict(state, strict=True)
+    except (ValueError, RuntimeError) as exc:
+        raise InputError(path, f"not a DUL snapshot: {str(exc).splitlines()[0]}") from None
+    return model.to(map_location).eval()
 
 
 def snapshot_dict(model: DULModel, **extra: Any) -> dict[str, Any]:

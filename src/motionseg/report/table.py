@@ -28,7 +28,7 @@ def tracks_label(tracks: str) -> str:
 
 def variant_label(method: str, mode: str, tracks: str, post: str = "none") -> str:
     """Column / legend label of one method variant, e.g. ``lrtl [flowchain]``, ``clusternet (offline)`` or
-    ``bgfit +crf`` (post-processed by the dense CRF)."""
+    ``bgfit +crf`` (post-processed by the dense CRF; ``+prop``: by the GT-free propagation)."""
     label = method
     if mode not in _NO_MODE and mode not in method:
         label += f" ({mode})"
@@ -157,7 +157,8 @@ def render_table(summary: pd.DataFrame, report_cfg: Mapping, provenance: Mapping
              "decay, sequence and frame counts are in `summary.csv`; per-sequence values in `per_sequence.csv`.",
              "**GT-free** tables use no ground truth at any step. **ORACLE** tables let the ground truth choose the "
              "foreground; the two are computed separately and never averaged together. A `+crf` column is the same "
-             "method after the dense CRF (`post=crf` rows), beside its raw column.", "",
+             "method after the dense CRF (`post=crf` rows), a `+prop` column after the GT-free propagation from its "
+             "own most confident frames (`post=prop`), each beside its raw column.", "",
              f"Provenance: commit `{provenance.get('git_commit', 'unknown')}`, config sha256 "
              f"`{str(provenance.get('config_sha256', 'unknown'))[:12]}`, weights random: "
              f"{provenance.get('weights_random', 'unknown')} (details in `provenance.json`).", ""]
