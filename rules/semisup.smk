@@ -45,7 +45,7 @@ rule propagate:
         mem_mb=config["resources"]["propagate"]["mem_mb"],
         runtime=config["resources"]["propagate"]["runtime"],
     params:
-        dataset=lambda wildcards: PLAN.dataset_params(wildcards.dataset),
+        dataset=lambda wildcards: PLAN.reader_params(wildcards.dataset),
         cfg=PLAN.propagation_config(),
     script:
         "../scripts/propagate.py"
@@ -70,7 +70,7 @@ rule evaluate_semisup:
     params:
         dataset=lambda wildcards: {
             "name": wildcards.dataset,
-            **PLAN.dataset_params(wildcards.dataset),
+            **PLAN.reader_params(wildcards.dataset),
         },
         bound_th=config["evaluation"]["bound_th"],
         decay=config["evaluation"]["decay"],

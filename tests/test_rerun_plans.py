@@ -260,8 +260,11 @@ def test_planned_parses_a_dry_run_listing() -> None:
 
 METHODS_RUN = ["bgfit", "kmeans", "gwm", "lrtl"]
 ALWAYS = {"all", "report"}  # the report reads the whole config (its provenance) and is one local job
-# the stages after a method's masks (instance PNGs of the multi-object demo dataset, the dense CRF and its scores)
-POST_RULES = {"instances", "instances_trained", "crf", "crf_trained", "evaluate_crf", "evaluate_crf_trained"}
+# the stages after a method's masks (instance PNGs of the multi-object demo dataset, the dense CRF, the GT-free
+# propagation and their scores)
+SEMISUP_RULES = {"propagate", "evaluate_semisup", "report_semisup"}  # the semi-supervised task (rules/semisup.smk)
+POST_RULES = {"instances", "instances_trained", "crf", "crf_trained", "evaluate_crf", "evaluate_crf_trained",
+              "gtfree_propagation", "evaluate_prop"}
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +294,9 @@ def test_adding_a_flow_backend_reruns_nothing_of_the_others(finished: tuple[Path
     assert ("flow", {"dataset": "synth", "flow": "farneback", "sequence": "synth_000"}) in jobs
     assert {r for r, _ in jobs} - ALWAYS <= {"flow", "tracks", "segment", "train", "infer", "evaluate",
                                               "evaluate_trained", "overlay", "overlay_trained", "track_overlay",
-                                              "flow_strip", *POST_RULES}
+                                              "flow_strip", *POST_RULES, *SEMISUP_RULES}
+    # the semi-supervised task: only the new flow's label source (the report lists one more source)
+    assert {wc["source"] for r, wc in jobs if r in ("propagate", "evaluate_semisup")} == {"flow-farneback"}
 
 
 @pytest.mark.slow
@@ -350,11 +355,23 @@ def test_adding_a_tracker_reruns_nothing_of_flowchain(finished: tuple[Path, dict
 
 
 @pytest.mark.slow
+def test_propagation_settings_rerun_their_stages_only(finished: tuple[Path, dict]) -> None:
+    jobs = plan_after(finished, lambda c: c["gtfree_propagation"].update(n_seeds=1))
+    assert {r for r, _ in jobs} - ALWAYS == {"gtfree_propagation", "evaluate_prop"}
+    assert {wc["method"] for r, wc in jobs if r not in ALWAYS} == {"bgfit"}  # the methods given the stage
+    # the DUL schedule: its training and the dul source's jobs, nothing of the other sources or methods
+    jobs = plan_after(finished, lambda c: c["dul"].update(iterations=3))
+    assert {r for r, _ in jobs} - ALWAYS == {"train_dul", *SEMISUP_RULES}
+    assert {wc["source"] for r, wc in jobs if r in ("propagate", "evaluate_semisup")} == {"dul"}
+
+
+@pytest.mark.slow
 def test_changing_the_protocols_reruns_evaluation_only(finished: tuple[Path, dict]) -> None:
     for edit in (lambda c: c["evaluation"].update(protocols=["davis2016"]),
                  lambda c: c["datasets"][0].update(protocol="mg")):
         jobs = plan_after(finished, edit)
-        assert {r for r, _ in jobs} - ALWAYS == {"evaluate", "evaluate_trained", "evaluate_crf", "evaluate_crf_trained"}
+        assert {r for r, _ in jobs} - ALWAYS == {"evaluate", "evaluate_trained", "evaluate_crf", "evaluate_crf_trained",
+                                                 "evaluate_prop"}
 
 
 @pytest.mark.slow

@@ -744,6 +744,12 @@ class Plan:
         ds = self.dataset(name)
         return {k: ds[k] for k in ("layout", "root", "protocol", "objects", *SEQUENCE_READER_KEYS) if k in ds}
 
+    def reader_params(self, name: str) -> dict[str, Any]:
+        """What a job that only reads a dataset's frames and GT reads of its entry: ``layout``, ``root`` and the GT
+        reader options (not the protocol: the semi-supervised jobs have their own)."""
+        ds = self.dataset(name)
+        return {k: ds[k] for k in ("layout", "root", *SEQUENCE_READER_KEYS) if k in ds}
+
     def multi_object(self, dataset: str) -> bool:
         """Whether ``dataset`` is scored with the multi-object protocol too (``objects: multi``)."""
         return self.dataset(dataset).get("objects") == "multi"
