@@ -16,12 +16,12 @@ from motionseg.io.ingest_format import Ingested, save_ingested
 from motionseg.io.masks import MaskSet, read_mask_dir, write_mask_dir
 from motionseg.metrics.jf import jaccard
 from motionseg.propagate import lab_features, propagate_from_confident
+from motionseg.propagate.fusion import fuse_soft
 from motionseg.propagate.gtfree import (
     CONFIDENCE_KINDS,
     check_config,
     confidence_from_probability,
     frame_confidence,
-    fuse_soft,
     run_gtfree_propagation,
     seed_propagations,
 )

@@ -16,6 +16,8 @@ The rule (:func:`propagate_from_confident`):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -85,17 +87,37 @@ def propagate_from_confident(
         raise ValueError("confidence must be finite and >= 0")
     kw = {"topk": topk, "context": context, "radius": radius, "temperature": temperature}
     seeds = seed_frames(conf, n_seeds)
+    props = {s: propagate_from_seed(feats, masks[s], s, **kw) for s in seeds}
+    return fuse_soft(masks.astype(np.float64), conf, props, seeds) >= 0.5
+
+
+def fuse_soft(fgp: np.ndarray, confidence: np.ndarray, propagations: Mapping[int, np.ndarray],
+              seeds: Sequence[int]) -> np.ndarray:
+    """Fused soft foreground float32 [T, h, w] in [0, 1] (the rule in the module docstring): ``c * fgp + (1 - c) * P``.
+
+    fgp: float [T, h, w] the method's soft foreground; confidence: float [T] >= 0; propagations: ``{seed: float [T,
+    h, w]}`` (:func:`propagate_from_seed` of each seed) holding at least ``seeds``. :func:`propagate_from_confident`
+    thresholds this at 0.5 for a binary ``fgp``.
+    """
+    fgp = np.asarray(fgp, dtype=np.float64)
+    conf = np.asarray(confidence, dtype=np.float64).ravel()
+    T = fgp.shape[0]
+    if len(conf) != T:
+        raise ValueError(f"confidence has {len(conf)} values for {T} frames")
+    if not np.all(np.isfinite(conf)) or (conf < 0).any():
+        raise ValueError("confidence must be finite and >= 0")
     t = np.arange(T)
-    num = np.zeros(masks.shape, dtype=np.float64)
+    num = np.zeros(fgp.shape, dtype=np.float64)
     den = np.zeros(T, dtype=np.float64)
     for s in seeds:
         c_s = conf[s] if conf.max() > 0 else 1.0
         w = c_s / (1.0 + np.abs(t - s))
-        num += w[:, None, None] * propagate_from_seed(feats, masks[s], s, **kw)
+        num += w[:, None, None] * propagations[int(s)]
         den += w
     prop = num / np.maximum(den, 1e-12)[:, None, None]
     c = conf / conf.max() if conf.max() > 0 else np.zeros(T)
-    return (c[:, None, None] * masks + (1 - c[:, None, None]) * prop) >= 0.5
+    fused = c[:, None, None] * fgp + (1 - c[:, None, None]) * prop
+    return np.clip(fused, 0.0, 1.0).astype(np.float32)
 
 
-__all__ = ["propagate_from_confident", "propagate_from_seed", "seed_frames"]
+__all__ = ["fuse_soft", "propagate_from_confident", "propagate_from_seed", "seed_frames"]

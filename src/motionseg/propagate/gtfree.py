@@ -23,13 +23,14 @@ raw 0.344 -> 0.343, 0.382, 0.376. ``certainty`` cannot rank the frames of a meth
 (bgfit's: every non-gated frame scores 1), and it trusts a network that is confidently wrong; temporal agreement needs
 neither.
 
-Fusion (:func:`fuse_soft`): the soft form of :func:`motionseg.propagate.fusion.propagate_from_confident`. The seeds are
-the ``n_seeds`` most confident frames; each seed's binary mask m[s] is propagated to every frame
-(:func:`motionseg.propagate.fusion.propagate_from_seed`, DUL's kNN over a space-time context), the propagations are
-averaged with weights confidence[s] / (1 + |t - s|), and frame t's fused foreground is
-``c[t] * p[t] + (1 - c[t]) * P[t]`` with c = confidence / max(confidence). With a binary p, its threshold at 0.5 is
-exactly ``propagate_from_confident``'s mask; with a soft p the most confident frame keeps its own probabilities (its
-PNG is unchanged) and the fused value is written as the foreground probability of ``segments.npz``.
+Fusion (:func:`motionseg.propagate.fusion.fuse_soft`): the soft form of
+:func:`motionseg.propagate.fusion.propagate_from_confident`. The seeds are the ``n_seeds`` most confident frames;
+each seed's binary mask m[s] is propagated to every frame (:func:`motionseg.propagate.fusion.propagate_from_seed`,
+DUL's kNN over a space-time context), the propagations are averaged with weights confidence[s] / (1 + |t - s|), and
+frame t's fused foreground is ``c[t] * p[t] + (1 - c[t]) * P[t]`` with c = confidence / max(confidence). With a
+binary p, its threshold at 0.5 is exactly ``propagate_from_confident``'s mask (the same function); with a soft p the
+most confident frame keeps its own probabilities (its PNG is unchanged) and the fused value is written as the
+foreground probability of ``segments.npz``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from motionseg.io.ingest_format import load_ingested
 from motionseg.io.masks import MaskSet, fg_from_probs, read_mask_dir, write_mask_dir
 from motionseg.post.crf import _in_frame_order, foreground_probability
 from motionseg.propagate.features import dul_features, lab_features
-from motionseg.propagate.fusion import propagate_from_seed, seed_frames
+from motionseg.propagate.fusion import fuse_soft, propagate_from_seed, seed_frames
 
 CONFIG_KEY = "gtfree_propagation"  # dotted config key of the section, used in ConfigError messages
 CONFIDENCE_KINDS: tuple[str, ...] = ("certainty", "agreement", "product")
@@ -176,36 +177,6 @@ def seed_propagations(features: np.ndarray | torch.Tensor, masks: np.ndarray, se
     return out
 
 
-def fuse_soft(fgp: np.ndarray, confidence: np.ndarray, propagations: Mapping[int, np.ndarray],
-              seeds: Sequence[int]) -> np.ndarray:
-    """Fused soft foreground float32 [T, h, w] in [0, 1] (module docstring): ``c * fgp + (1 - c) * P``.
-
-    fgp: float [T, h, w] the method's soft foreground; confidence: float [T] >= 0; propagations: ``{seed: float [T,
-    h, w]}`` from :func:`seed_propagations` holding at least ``seeds``. The weights and the rule are those of
-    :func:`motionseg.propagate.fusion.propagate_from_confident` (same expression, so thresholding a binary ``fgp``'s
-    result at 0.5 gives exactly its mask).
-    """
-    fgp = np.asarray(fgp, dtype=np.float64)
-    conf = np.asarray(confidence, dtype=np.float64).ravel()
-    T = fgp.shape[0]
-    if len(conf) != T:
-        raise ValueError(f"confidence has {len(conf)} values for {T} frames")
-    if not np.all(np.isfinite(conf)) or (conf < 0).any():
-        raise ValueError("confidence must be finite and >= 0")
-    t = np.arange(T)
-    num = np.zeros(fgp.shape, dtype=np.float64)
-    den = np.zeros(T, dtype=np.float64)
-    for s in seeds:
-        c_s = conf[s] if conf.max() > 0 else 1.0
-        w = c_s / (1.0 + np.abs(t - s))
-        num += w[:, None, None] * propagations[int(s)]
-        den += w
-    prop = num / np.maximum(den, 1e-12)[:, None, None]
-    c = conf / conf.max() if conf.max() > 0 else np.zeros(T)
-    fused = c[:, None, None] * fgp + (1 - c[:, None, None]) * prop
-    return np.clip(fused, 0.0, 1.0).astype(np.float32)
-
-
 # ------------------------------------------------------------------------------------------------ the stage
 
 
@@ -259,5 +230,5 @@ def run_gtfree_propagation(
 
 
 __all__ = ["CONFIDENCE_KINDS", "CONFIG_KEY", "CONFIG_KEYS", "MAX_AREA", "check_config",
-           "compute_features", "confidence_from_probability", "frame_confidence", "fuse_soft",
+           "compute_features", "confidence_from_probability", "frame_confidence",
            "run_gtfree_propagation", "seed_propagations"]
