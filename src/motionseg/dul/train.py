@@ -55,11 +55,11 @@ from motionseg.dul.model import DULArch, DULModel, build_model, normalise_frames
 from motionseg.flow.geometry import resize_frames
 from motionseg.io.atomic import atomic_path
 from motionseg.io.checkpoints import load_work_checkpoint
-from motionseg.io.errors import ConfigError, InputError, Preempted
+from motionseg.io.errors import ConfigError, InputError
 from motionseg.io.ingest_format import load_ingested
 from motionseg.io.resume import SigtermFlag
 from motionseg.io.resume import fingerprint as run_fingerprint
-from motionseg.train.loop import restart_logs
+from motionseg.train.loop import checkpoint_or_stop, restart_logs
 
 log = logging.getLogger(__name__)
 
@@ -398,12 +398,7 @@ def train_dul(frames_npzs: Sequence[str | Path], cfg: Mapping[str, Any], seed: i
                     writer.add_scalar(f"dul/{k}", row[k], done)
                 history.append(row)
                 bar.set_postfix(loss=f"{row['loss']:.4g}")
-                if done % every == 0 or done == iterations:
-                    checkpoint(done)
-                if stop():
-                    checkpoint(done)
-                    log.warning("SIGTERM: DUL checkpoint written at iteration %d, exiting", done)
-                    raise Preempted()
+                checkpoint_or_stop(done, every, iterations, checkpoint, stop, "DUL ")
     finally:
         stop.restore()
         writer.close()

@@ -27,8 +27,6 @@ from motionseg.io.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 
-# the keys of the ``propagation`` section a propagate job reads
-PROPAGATION_KEYS = ("topk", "context", "radius", "temperature", "lab_stride")
 FEATURE_SOURCES = ("lab", "dul")
 FLOW_PREFIX = "flow-"
 VOID = 255
@@ -50,16 +48,14 @@ def check_source(source: str, flows: list[str] | tuple[str, ...] | None = None) 
 
 
 def propagation_params(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``propagation`` section checked: exactly :data:`PROPAGATION_KEYS` (ConfigError naming a missing or
-    unknown key), returned as ``{topk: int, context: int, radius: float, temperature: float, lab_stride: int}``."""
-    unknown = sorted(set(cfg) - set(PROPAGATION_KEYS))
-    if unknown:
-        raise ConfigError(f"propagation.{unknown[0]}", f"unknown key (known: {', '.join(PROPAGATION_KEYS)})")
-    missing = [k for k in PROPAGATION_KEYS if k not in cfg]
-    if missing:
-        raise ConfigError(f"propagation.{missing[0]}", "missing key")
-    out = {"topk": int(cfg["topk"]), "context": int(cfg["context"]), "radius": float(cfg["radius"]),
-           "temperature": float(cfg["temperature"]), "lab_stride": int(cfg["lab_stride"])}
+    """The ``propagation`` section checked (:class:`motionseg.settings.PropagationSettings`: ConfigError naming a
+    missing or unknown key, then the ranges), returned as ``{topk: int, context: int, radius: float, temperature:
+    float, lab_stride: int}``."""
+    from motionseg.settings import PropagationSettings
+
+    s = PropagationSettings.from_dict(dict(cfg))  # ConfigError naming a missing or unknown key
+    out = {"topk": int(s.topk), "context": int(s.context), "radius": float(s.radius),
+           "temperature": float(s.temperature), "lab_stride": int(s.lab_stride)}
     for k in ("topk", "context", "lab_stride"):
         if out[k] < 1:
             raise ConfigError(f"propagation.{k}", f"must be >= 1, got {out[k]}")
@@ -162,5 +158,5 @@ def run_semisup(frames_npz: str | Path, dataset_cfg: Mapping[str, Any], sequence
     write_instance_dir(out_dir, names, ids, meta)
 
 
-__all__ = ["FEATURE_SOURCES", "FLOW_PREFIX", "PROPAGATION_KEYS", "check_source", "first_frame_labels",
+__all__ = ["FEATURE_SOURCES", "FLOW_PREFIX", "check_source", "first_frame_labels",
            "propagate_sequence", "propagation_params", "run_semisup"]

@@ -260,6 +260,17 @@ def _load_metrics(path: Path, upto: int) -> list[dict[str, str]]:
         return [r for r in csv.DictReader(fh) if int(r["iteration"]) <= upto]
 
 
+def checkpoint_or_stop(done: int, every: int, total: int, checkpoint: Any, stop: Any, what: str = "") -> None:
+    """End of training iteration ``done`` (1-based) of ``total``: ``checkpoint(done)`` every ``every`` iterations and
+    at the last; on SIGTERM (``stop()`` true) checkpoint, log and raise :class:`Preempted` (exit status 143)."""
+    if done % every == 0 or done == total:
+        checkpoint(done)
+    if stop():
+        checkpoint(done)
+        log.warning("SIGTERM: %scheckpoint written at iteration %d, exiting", what, done)
+        raise Preempted()
+
+
 def restart_logs(workdir: Path, start: int, columns: list[str]) -> tuple[Path, Any]:
     """Logs of a training run that (re)starts at iteration ``start``: ``workdir/metrics.csv`` rewritten atomically with
     its rows up to ``start`` (a resumed run drops what the killed one logged after its checkpoint), and a TensorBoard
@@ -389,12 +400,7 @@ def train_model(
                 wr.writerow(row)
                 fh.flush()
                 history.append({k: v for k, v in row.items() if v != ""})
-                if done % every == 0 or done == iterations:
-                    checkpoint(done)
-                if stop():
-                    checkpoint(done)
-                    log.warning("SIGTERM: checkpoint written at iteration %d, exiting", done)
-                    raise Preempted()
+                checkpoint_or_stop(done, every, iterations, checkpoint, stop)
     finally:
         tb.close()
         stop.restore()

@@ -62,13 +62,13 @@ from motionseg.flow.viz import flow_to_rgb as _wheel_rgb
 from motionseg.io.atomic import atomic_path
 from motionseg.io.checkpoints import load_torch_file, load_work_checkpoint
 from motionseg.io.datasets import read_gt_entry
-from motionseg.io.errors import ConfigError, InputError, Preempted
+from motionseg.io.errors import ConfigError, InputError
 from motionseg.io.ingest_format import Ingested, load_ingested
 from motionseg.io.masks import fg_from_probs, write_mask_dir
 from motionseg.io.resume import SigtermFlag
 from motionseg.io.resume import fingerprint as run_fingerprint
 from motionseg.models.mtnet import ENCODERS, MTNet
-from motionseg.train.loop import restart_logs
+from motionseg.train.loop import checkpoint_or_stop, restart_logs
 
 log = logging.getLogger(__name__)
 
@@ -540,12 +540,7 @@ def train_mtnet(data: list[SequenceClips], cfg: Mapping, seed: int, workdir: str
                 fh.flush()
                 history.append(row)
                 bar.set_postfix(stage=stage, loss=f"{row['loss']:.4g}")
-                if done % every == 0 or done == total:
-                    checkpoint(done)
-                if stop():
-                    checkpoint(done)
-                    log.warning("SIGTERM: checkpoint written at iteration %d, exiting", done)
-                    raise Preempted()
+                checkpoint_or_stop(done, every, total, checkpoint, stop)
     finally:
         tb.close()
         stop.restore()
