@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from motionseg import paths
 from motionseg.io.errors import ConfigError
 from motionseg.plan import NO_TRACKS, Plan, flow_id
 
@@ -99,7 +100,30 @@ def test_boot_methods_train_on_the_pseudo_label_source_masks(config):
     assert plan.train_config("lrtl-boot")["loss_weights"]["pseudo"] > 0
 
 
-@pytest.mark.parametrize("source", [None, "clusternet-oracle", "gwm", "nope"])
+@pytest.mark.parametrize("post", ["prop", "crf"])
+def test_boot_methods_can_learn_from_a_post_processed_teacher(config, post):
+    config["methods"] = ["kmeans", "gwm-boot"]
+    config["train"]["pseudo_labels"] = f"bgfit+{post}"
+    config["crf"]["methods"] = []
+    config["gtfree_propagation"]["methods"] = []
+    plan = Plan.from_config(config)
+    seqs = plan.sequences("synth")
+    assert plan.pseudo_teacher == ("bgfit", post)
+    ins = plan.train_inputs("synth", "dis", NO_TRACKS, "gwm-boot")
+    made = plan.crf_masks if post == "crf" else (lambda *k: plan._prop_path(paths.prop_masks, k))
+    assert ins["pseudo"] == [made("synth", "dis", NO_TRACKS, "bgfit", s) for s in seqs]
+    # the teacher's segment and post-processing rules can make its masks; nothing of it is scored
+    assert "bgfit" in plan.method_regex(trained=False).split("|")
+    regex = plan.crf_method_regex(False) if post == "crf" else plan.prop_method_regex(False)
+    assert "bgfit" in regex.split("|")
+    other = plan.prop_method_regex(False) if post == "crf" else plan.crf_method_regex(False)
+    assert "bgfit" not in other.split("|")
+    assert not any(k[3] == "bgfit" for k in plan.crf_keys() + plan.prop_keys())
+    # the teacher is part of the training settings: changing it retrains the -boot methods only
+    assert plan.train_config("gwm-boot")["pseudo_labels"] == f"bgfit+{post}"
+
+
+@pytest.mark.parametrize("source", [None, "clusternet-oracle", "gwm", "nope", "gwm+prop", "bgfit+nope", "bgfit+"])
 def test_boot_methods_need_a_gt_free_per_sequence_source(config, source):
     config["methods"] = ["gwm-boot"]
     config["train"]["pseudo_labels"] = source

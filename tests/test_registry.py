@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from motionseg import registry
-from motionseg.registry import METHODS, names, pseudo_label_sources, spec
+from motionseg.registry import METHODS, names, pseudo_label_choices, spec
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src" / "motionseg"
@@ -23,7 +23,7 @@ def test_schema_method_enums_are_the_registry() -> None:
     props = SCHEMA["properties"]
     assert props["methods"]["items"]["enum"] == list(METHODS)
     train = props["train"]["properties"]
-    assert train["pseudo_labels"]["enum"] == [*pseudo_label_sources(), None]
+    assert train["pseudo_labels"]["enum"] == [*pseudo_label_choices(), None]
     refine_list = next(o for o in train["refine_masks"]["oneOf"] if o.get("type") == "array")
     # the `train` section's GrabCut refinement applies to the self-supervised networks (mtnet reads `mtnet`)
     assert refine_list["items"]["enum"] == [n for n in names(kind="trained") if not METHODS[n].supervised]

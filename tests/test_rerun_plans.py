@@ -137,8 +137,18 @@ def test_segment_job_writes_the_same_masks_from_its_slice(tmp_path: Path, method
     npz, flow = _panning(tmp_path)
     section = METHODS[method].settings.section
     whole = {**config[section], **{k: config[k] for k in METHODS[method].settings.shared}}
-    run_method(method, npz, flow, tmp_path / "whole", whole, seed=0)
-    run_method(method, npz, flow, tmp_path / "slice", method_config(config, method), seed=0)
+    if METHODS[method].uses_tracks:  # trajseg: through the registry's dispatch, with flowchain tracks
+        from motionseg.registry import run_method as run_registered
+        from motionseg.tracks.run import run_tracks
+
+        tracks_cfg = tracks_backend_config({**config["tracks"], "window": 4}, "flowchain")  # a 6-frame clip
+        run_tracks(npz, flow, tmp_path / "tracks.npz", tracks_cfg, "flowchain", progress=False)
+        inputs = {"frames": npz, "flow": flow, "tracks": tmp_path / "tracks.npz"}
+        run_registered(method, inputs, tmp_path / "whole", whole, 0)
+        run_registered(method, inputs, tmp_path / "slice", method_config(config, method), 0)
+    else:
+        run_method(method, npz, flow, tmp_path / "whole", whole, seed=0)
+        run_method(method, npz, flow, tmp_path / "slice", method_config(config, method), seed=0)
     a, b = read_mask_dir(tmp_path / "whole"), read_mask_dir(tmp_path / "slice")
     assert np.array_equal(a.fg, b.fg) and np.array_equal(a.probs, b.probs)
     assert a.fg.any()  # not a vacuous comparison of two empty results

@@ -36,6 +36,7 @@ SCHEMA_PATHS: dict[type[st.Section], tuple[str, ...]] = {
     st.EvidenceSettings: ("evidence",),
     st.RefineSettings: ("refine",),
     st.BgfitSettings: ("bgfit",),
+    st.TrajsegSettings: ("trajseg",),
     st.KMeansSettings: ("kmeans",),
     st.ClusterSettings: ("cluster",),
     st.ColourMemorySettings: ("cluster", "colour_memory"),

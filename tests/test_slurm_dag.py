@@ -142,3 +142,22 @@ def test_export_of_trained_and_per_sequence_methods_plans(work):
     res = plan(work, ["config/config.yaml", "config/segment.yaml", str(site)], "--config", "methods=[bgfit,gwm-boot]")
     assert res.returncode == 0, res.stdout[-4000:]
     assert {"prep", "score", "infer", "export"} <= set(group_jobs(res.stdout)), group_jobs(res.stdout)
+
+
+@pytest.mark.parametrize("teacher", ["bgfit+prop", "bgfit+crf"])
+def test_boot_methods_on_a_post_processed_teacher_plan(work, teacher):
+    """`train.pseudo_labels: bgfit+prop|+crf`: the teacher's post-processing jobs (in group `score`) feed train, so
+    the profile's groups must still form no cycle; bgfit is not scored (not in `methods`)."""
+    site = write_config(work, synthetic_datasets("config.yaml"), f"site_teacher_{teacher[-4:]}.yaml")
+    post = teacher.split("+")[1]
+    extra = {"methods": ["gwm-boot"], "train": {"pseudo_labels": teacher}, "crf": {"methods": []},
+             "gtfree_propagation": {"methods": []}, "semisup": {"sources": []}}
+    extra_file = write_config(work, extra, f"teacher_{post}.yaml")
+    res = plan(work, ["config/config.yaml", str(site), str(extra_file)])
+    assert res.returncode == 0, res.stdout[-4000:]
+    rule = "gtfree_propagation" if post == "prop" else "crf"
+    assert re.search(rf"^\s*rule {rule}:", res.stdout, re.MULTILINE), res.stdout[-3000:]
+    teacher_dir = f"results/synth/{post}/masks/dis/none/bgfit/synth_000"
+    assert re.search(rf"rule train:[^\n]*\n(\s+\S.*\n)*?\s+input: [^\n]*{teacher_dir}", res.stdout), res.stdout[-3000:]
+    assert not re.search(r"^\s*rule evaluate:", res.stdout, re.MULTILINE)  # the teacher itself is not scored
+    assert {"score", "infer"} <= set(group_jobs(res.stdout)), group_jobs(res.stdout)

@@ -14,7 +14,7 @@ from typing import Any
 
 from motionseg import paths
 from motionseg.io.errors import ConfigError
-from motionseg.registry import METHODS, pseudo_label_sources, spec
+from motionseg.registry import METHODS, pseudo_label_choices, spec
 from motionseg.settings import Settings
 from motionseg.train.config import check_workflow_selection, infer_config, train_config
 
@@ -83,9 +83,10 @@ class Plan:
             check_workflow_selection(settings.train)
         if plan.has_boot_methods:
             src = plan.pseudo_source
-            if src not in pseudo_label_sources():
+            if src not in pseudo_label_choices():
                 raise ConfigError("train.pseudo_labels", f"the -boot methods need the name of a GT-free per-sequence "
-                                  f"method without tracks (e.g. bgfit), got {src!r}")
+                                  f"method without tracks (e.g. bgfit), optionally with +crf or +prop (its "
+                                  f"post-processed masks), got {src!r}")
             if not (settings.train.loss_weights.pseudo or 0.0) > 0:
                 raise ConfigError("train.loss_weights.pseudo", "the -boot methods need a pseudo-label weight > 0")
         plan._check_roles()
@@ -269,6 +270,27 @@ class Plan:
         when no ``-boot`` method is configured."""
         return self.config["train"].get("pseudo_labels") if self.has_boot_methods else None
 
+    @property
+    def pseudo_teacher(self) -> tuple[str, str | None] | None:
+        """(method, post) of :attr:`pseudo_source`: ``bgfit`` -> (bgfit, None), ``bgfit+prop`` -> (bgfit, prop); None
+        without ``-boot`` methods."""
+        src = self.pseudo_source
+        if src is None:
+            return None
+        method, _, post = src.partition("+")
+        return method, post or None
+
+    def pseudo_masks(self, dataset: str, flow: str, sequence: str) -> str:
+        """The mask directory a ``-boot`` method learns from for one sequence: the teacher method's masks, or their
+        CRF / GT-free propagation version (``train.pseudo_labels: <method>+crf|+prop``)."""
+        method, post = self.pseudo_teacher
+        key = (dataset, flow, NO_TRACKS, method, sequence)
+        if post == "crf":
+            return self.crf_masks(*key)
+        if post == "prop":
+            return self._prop_path(paths.prop_masks, key)
+        return self.masks(*key)
+
     def training_regex(self, supervised: bool) -> str:
         """Regex alternation of the configured trained methods whose training is (or is not) supervised (rules
         ``train_supervised`` and ``train``)."""
@@ -278,13 +300,22 @@ class Plan:
         """Regex alternation of the configured methods that are (or are not) trained networks; the per-sequence
         alternation also holds the pseudo-label source of the ``-boot`` methods (its masks are their inputs)."""
         names = [m for m in self.methods if spec(m).trained == trained]
-        if not trained and self.pseudo_source:
-            names.append(self.pseudo_source)
+        if not trained and self.pseudo_teacher:
+            names.append(self.pseudo_teacher[0])
         return _alternation(names)
+
+    def _with_teacher(self, names: list[str], post: str, trained: bool) -> list[str]:
+        """``names`` plus the pseudo-label teacher when the ``-boot`` methods learn from its ``post`` version (the
+        post-processing rule must be able to make those masks even when the teacher is not in that stage's list)."""
+        teacher = self.pseudo_teacher
+        if not trained and teacher and teacher[1] == post and teacher[0] not in names:
+            return [*names, teacher[0]]
+        return names
 
     def crf_method_regex(self, trained: bool) -> str:
         """Regex alternation of the CRF methods (:attr:`crf_methods`) that are (or are not) trained networks."""
-        return _alternation([m for m in self.crf_methods if spec(m).trained == trained])
+        return _alternation(self._with_teacher([m for m in self.crf_methods if spec(m).trained == trained], "crf",
+                                               trained))
 
     # Each rule's params are exactly what its job reads (docs/architecture.md, "Rule params"): the methods below
     # slice the config per job, so an edit reruns only the jobs that read the edited setting.
@@ -364,7 +395,7 @@ class Plan:
             "datasets": self.dataset_names,
             "flows": self.flows,
             "tracks_ids": self.tracks_ids,
-            "methods": self.methods + ([self.pseudo_source] if self.pseudo_source else []),
+            "methods": self.methods + ([self.pseudo_teacher[0]] if self.pseudo_teacher else []),
         }[what]
         return _alternation(values)
 
@@ -658,7 +689,8 @@ class Plan:
         return [k for k in self.scored_keys() if k[3] in prop]
 
     def prop_method_regex(self, trained: bool) -> str:
-        return _alternation([m for m in self.prop_methods if spec(m).trained == trained])
+        return _alternation(self._with_teacher([m for m in self.prop_methods if spec(m).trained == trained], "prop",
+                                               trained))
 
     def prop_inputs(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> dict[str, str]:
         inputs = {"frames": self.frames(dataset, sequence),
@@ -711,7 +743,7 @@ class Plan:
         if tracks != NO_TRACKS:
             inputs["tracks"] = [self.tracks(dataset, tracks, s) for s in seqs]
         if spec(method).pseudo_labels:
-            inputs["pseudo"] = [self.masks(dataset, flow, NO_TRACKS, self.pseudo_source, s) for s in seqs]
+            inputs["pseudo"] = [self.pseudo_masks(dataset, flow, s) for s in seqs]
         return inputs
 
     def supervised_train_inputs(self, dataset: str, flow: str, tracks: str, method: str,

@@ -126,6 +126,10 @@ METHODS: dict[str, MethodSpec] = {
                    "robust background-motion fit + residual, refined by GrabCut (classical baseline)"),
         MethodSpec("kmeans", _PER_SEQ, False, False, False, "none", "offline", MethodSettings("kmeans"),
                    "motionseg.methods.kmeans:run_method", "k-means on flow and position per frame (baseline)"),
+        MethodSpec("trajseg", _PER_SEQ, True, False, False, "none", "offline",
+                   MethodSettings("trajseg", shared=_EV_REF), "motionseg.methods.trajseg:run_method",
+                   "point tracks scored over their whole life against a multi-frame background fit, smoothed over "
+                   "trajectory affinities, densified, refined by GrabCut"),
         _clusternet("online", ("online", "gt_free_rule"),
                     "ClusterNet-style flow auto-encoder clustering, causal (frames up to t only)"),
         _clusternet("offline", ("pretrained", "gt_free_rule"),
@@ -180,6 +184,18 @@ def pseudo_label_sources() -> list[str]:
     methods without tracks (their masks exist once per flow, whatever the tracker), not ``external`` ones."""
     return [n for n in names(kind="per-sequence", oracle=False, uses_tracks=False)
             if METHODS[n].supervision in ("none", "self-supervised")]
+
+
+# Post-processed versions of a pseudo-label source the -boot methods may learn from instead (``bgfit+prop``: the
+# GT-free propagation stage's masks of bgfit, ``bgfit+crf``: its dense-CRF masks).
+PSEUDO_LABEL_POSTS: tuple[str, ...] = ("crf", "prop")
+
+
+def pseudo_label_choices() -> list[str]:
+    """Every value ``train.pseudo_labels`` may take: a source of :func:`pseudo_label_sources`, or one followed by
+    ``+<post>`` (:data:`PSEUDO_LABEL_POSTS`), its post-processed masks."""
+    sources = pseudo_label_sources()
+    return sources + [f"{m}+{p}" for p in PSEUDO_LABEL_POSTS for m in sources]
 
 
 def published_columns() -> dict[str, tuple[str, ...]]:

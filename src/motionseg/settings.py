@@ -330,6 +330,33 @@ class BgfitSettings(Section):
 
 
 @dataclass(frozen=True)
+class TrajsegSettings(Section):
+    """``trajseg``: trajectory-level segmentation from the point tracks (motionseg.methods.trajseg)."""
+
+    KEY = "trajseg"
+
+    work_height: int | None
+    max_tracks: int
+    min_length: int
+    gap: int
+    background: Literal["homography", "poly"]
+    ransac_reproj_px: float
+    ransac_iters: int
+    residual_floor: float
+    score_quantile: float
+    fg_threshold: float
+    fg_softness: float
+    n_neighbours: int
+    affinity_scale: float
+    smooth_iters: int
+    smooth_weight: float
+    splat_sigma: float
+    evidence_weight: float
+    evidence_combine: Literal["mean", "max"]
+    temporal_smoothing: float
+
+
+@dataclass(frozen=True)
 class KMeansSettings(Section):
     """``kmeans``: per-frame k-means on flow (motionseg.methods.kmeans)."""
 
@@ -710,8 +737,8 @@ class Settings(Section):
 
     KEY = ""
     _NESTED = {"ingest": IngestSettings, "evidence": EvidenceSettings, "refine": RefineSettings,
-               "bgfit": BgfitSettings, "flow": FlowSettings, "kmeans": KMeansSettings, "cluster": ClusterSettings,
-               "tracks": TracksSettings, "report": ReportSettings, "export": ExportSettings,
+               "bgfit": BgfitSettings, "trajseg": TrajsegSettings, "flow": FlowSettings, "kmeans": KMeansSettings,
+               "cluster": ClusterSettings, "tracks": TracksSettings, "report": ReportSettings, "export": ExportSettings,
                "train": TrainSettings, "evaluation": EvaluationSettings, "multiobject": MultiObjectSettings,
                "crf": CrfSettings, "mtnet": MtnetSettings, "external": ExternalSettings,
                "propagation": PropagationSettings, "semisup": SemisupSettings, "dul": DulSettings,
@@ -730,6 +757,7 @@ class Settings(Section):
     evidence: EvidenceSettings
     refine: RefineSettings
     bgfit: BgfitSettings
+    trajseg: TrajsegSettings
     flow: FlowSettings
     kmeans: KMeansSettings
     cluster: ClusterSettings

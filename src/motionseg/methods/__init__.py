@@ -57,6 +57,13 @@ def open_inputs(frames_npz: str | Path, flow_dir: str | Path) -> tuple[Ingested,
     return ing, FlowSource(fs, T, frames=ing.frames)
 
 
+def gtfree_meta(method: str, seed: int, fg_rule: str, cfg: dict, **info: object) -> dict:
+    """The ``meta.json`` of an offline GT-free method's mask directory: method, mode ``offline``, no oracle, the seed,
+    the foreground rule in words, the job's config slice and method-specific counts ``info``."""
+    return {"method": method, "mode": "offline", "oracle": False, "oracle_reason": None, "seed": seed,
+            "fg_rule": fg_rule, "config": cfg, **info}
+
+
 def write_result(
     out_mask_dir: str | Path,
     ing: Ingested,

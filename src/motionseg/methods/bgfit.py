@@ -66,18 +66,8 @@ def bgfit_sequence(src: FlowSource, cfg: dict, seed: int) -> tuple[np.ndarray, d
 def run_method(method: str, inputs: Mapping[str, str | Path], out_mask_dir: str | Path, cfg: dict, seed: int) -> None:
     """Registry run function of ``bgfit`` (:func:`motionseg.registry.run_method`): frames and flow of
     ``inputs`` -> mask directory, the refined foreground as 2-segment probabilities at the frame size."""
-    from motionseg.methods import open_inputs, write_result
+    from motionseg.methods import gtfree_meta, open_inputs, write_result
 
     ing, src = open_inputs(inputs["frames"], inputs["flow"])
     probs, info = bgfit_sequence(src, cfg, seed)
-    meta = {
-        "method": method,
-        "mode": "offline",
-        "oracle": False,
-        "oracle_reason": None,
-        "seed": seed,
-        "fg_rule": FG_RULE,
-        "config": cfg,
-        **info,
-    }
-    write_result(out_mask_dir, ing, probs, np.array([False, True]), meta)
+    write_result(out_mask_dir, ing, probs, np.array([False, True]), gtfree_meta(method, seed, FG_RULE, cfg, **info))
