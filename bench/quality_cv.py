@@ -208,7 +208,8 @@ def summarise(long: pd.DataFrame, k: int, split_seeds: list[int], out: Path) -> 
         rows.append({"method": m, "label": label, "n_candidates": t.shape[1], "shipped": shipped,
                      "in_sample_best": float(t[best].mean()), "best_candidate": best, "in_fold": fin,
                      "out_of_fold": oof, "oof_seeds_mean": float(np.mean(seeds)),
-                     "oof_seeds_sd": float(np.std(seeds)), "verdict": "gain" if oof > shipped + 1e-9 else "no gain"})
+                     "oof_seeds_sd": float(np.std(seeds)),
+                     "verdict": "-" if np.isnan(shipped) else "gain" if oof > shipped + 1e-9 else "no gain"})
         held_all[m] = held
         choices += [{"method": m, "fold": f, "chosen": c} for f, c in chosen.items()]
     res = pd.DataFrame(rows)
