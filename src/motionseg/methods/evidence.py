@@ -93,16 +93,25 @@ def robust_poly_flow(flow: np.ndarray, init_weights: np.ndarray, cfg: EvidenceSe
     wts = init_weights.ravel().astype(np.float64)
     if wts.sum() < B.shape[1]:  # too few inliers to start from: start from all pixels
         wts = np.ones_like(wts)
+    return irls_cauchy_fit(B, F, wts, cfg.poly_iters, cfg.poly_cauchy, 0.2).reshape(h, w, 2).astype(np.float32)
+
+
+def irls_cauchy_fit(B: np.ndarray, F: np.ndarray, wts: np.ndarray, iters: int, cauchy: float,
+                    floor: float) -> np.ndarray:
+    """Fitted values float64 [n, 2] of the linear model B [n, k] @ coef [k, 2] to F [n, 2] by ``iters`` rounds of
+    iteratively reweighted least squares with Cauchy weights (scale ``cauchy`` x max(median residual of the points
+    weighing > 0.5, ``floor``)), starting from the weights wts [n]; zeros when iters is 0. Shared by the pixel-grid
+    background flow (:func:`robust_poly_flow`) and trajseg's background over tracks."""
     ridge = 1e-6 * np.eye(B.shape[1])
     coef = np.zeros((B.shape[1], 2))
-    for _ in range(cfg.poly_iters):
+    for _ in range(iters):
         A = B * wts[:, None]
         coef = np.linalg.solve(A.T @ B + ridge, A.T @ F)
         res = np.linalg.norm(F - B @ coef, axis=1)
         inl = wts > 0.5
-        scale = max(float(np.median(res[inl])) if inl.any() else float(np.median(res)), 0.2)
-        wts = 1.0 / (1.0 + (res / (cfg.poly_cauchy * scale)) ** 2)
-    return (B @ coef).reshape(h, w, 2).astype(np.float32)
+        scale = max(float(np.median(res[inl])) if inl.any() else float(np.median(res)), floor)
+        wts = 1.0 / (1.0 + (res / (cauchy * scale)) ** 2)
+    return B @ coef
 
 
 def residual_vectors(flow: np.ndarray, cfg: EvidenceSettings | dict, seed: int) -> tuple[np.ndarray, bool]:

@@ -49,7 +49,7 @@ from tqdm import tqdm
 
 from motionseg.flow.geometry import scale_points, working_size
 from motionseg.io.errors import InputError
-from motionseg.methods.evidence import frame_evidence
+from motionseg.methods.evidence import frame_evidence, irls_cauchy_fit
 from motionseg.methods.flowsource import FlowSource
 from motionseg.methods.refine import temporal_refine
 from motionseg.registry import spec
@@ -136,18 +136,8 @@ def robust_poly_displacement(
     k = B.shape[1]
     if len(B) < 3 * k:
         return None
-    F = disp.astype(np.float64)
     wts = init_weights.astype(np.float64) if init_weights.sum() >= 3 * k else np.ones(len(B))
-    ridge = 1e-6 * np.eye(k)
-    pred = np.zeros_like(F)
-    for _ in range(_POLY_ITERS):
-        A = B * wts[:, None]
-        pred = B @ np.linalg.solve(A.T @ B + ridge, A.T @ F)
-        res = np.linalg.norm(F - pred, axis=1)
-        inl = wts > 0.5
-        scale = max(float(np.median(res[inl])) if inl.any() else float(np.median(res)), floor)
-        wts = 1.0 / (1.0 + (res / (_POLY_CAUCHY * scale)) ** 2)
-    return pred
+    return irls_cauchy_fit(B, disp.astype(np.float64), wts, _POLY_ITERS, _POLY_CAUCHY, floor)
 
 
 def frame_residuals(
