@@ -33,7 +33,7 @@ from motionseg.io.datasets import get_sequence, load_gt
 from motionseg.io.ingest_format import load_ingested
 from motionseg.io.masks import fg_from_probs, read_mask_dir
 from motionseg.post.combine import RULES, combine
-from motionseg.post.crf import _in_frame_order, foreground_probability
+from motionseg.post.crf import foreground_probability, in_frame_order
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from propagation_cv import j_of  # noqa: E402  (scored as the workflow scores a mask dir)
@@ -88,7 +88,7 @@ def main() -> int:
         work_hw = tuple(ing.frames.shape[1:3])
         fgps, row = [], {"sequence": seq}
         for m, d in dirs.items():
-            masks = _in_frame_order(read_mask_dir(d / seq), list(ing.names), ing.orig_hw, d / seq, npz)
+            masks = in_frame_order(read_mask_dir(d / seq), list(ing.names), ing.orig_hw, d / seq, npz)
             fgps.append(foreground_probability(masks, work_hw))
             row[m] = j_of(masks.fg, ing.names, gt, video, {})
         fgp = np.stack(fgps)

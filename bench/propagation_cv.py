@@ -55,7 +55,7 @@ from motionseg.io.datasets import get_sequence, load_gt
 from motionseg.io.ingest_format import load_ingested
 from motionseg.io.masks import MaskSet, fg_from_probs, read_mask_dir
 from motionseg.metrics.evaluate import score_sequence
-from motionseg.post.crf import _in_frame_order, foreground_probability
+from motionseg.post.crf import foreground_probability, in_frame_order
 from motionseg.propagate.features import lab_features
 from motionseg.propagate.fusion import seed_frames
 from motionseg.propagate.gtfree import CONFIDENCE_KINDS, confidence_from_probability, fuse_soft, seed_propagations
@@ -150,7 +150,7 @@ def main() -> int:
         for seq in seqs:
             npz = args.results / args.dataset / "frames" / f"{seq}.npz"
             ing = load_ingested(npz)
-            masks = _in_frame_order(read_mask_dir(mdir / seq), list(ing.names), ing.orig_hw, mdir / seq, npz)
+            masks = in_frame_order(read_mask_dir(mdir / seq), list(ing.names), ing.orig_hw, mdir / seq, npz)
             supervised[label] = masks.meta.get("supervision") == "supervised"
             if seq not in gt_cache:
                 info = get_sequence(args.root, "davis", seq)

@@ -17,8 +17,10 @@ J of the choice on the sequences it was chosen on (in-fold) and on the sequences
    - ``trajseg-poly``, ``trajseg-max``, ``trajseg-poly-max``: trajseg with the polynomial background over the tracks
      (and a track threshold of 4 noise units instead of 6), with its track probability max-combined with the
      two-frame evidence, and both;
-   - ``teacher-prop``: ``train.pseudo_labels: bgfit+prop``, the ``-boot`` networks trained on the best GT-free
-     teacher (bgfit's GT-free propagation masks) instead of bgfit's raw masks (retrains both networks).
+   - ``teacher-raw``: ``train.pseudo_labels: bgfit`` (config/config.yaml's), the ``-boot`` networks trained on
+     bgfit's raw masks instead of davis2016.yaml's better teacher, its GT-free propagation masks (retrains both).
+   - ``combine-mean``, ``combine-temporal``, ``combine-product``: method ``combine`` (its components as shipped) with
+     the other rules than davis2016.yaml's ``consensus`` (only the combine jobs rerun).
 
    Every run also writes the ``+crf`` rows of config/config.yaml's ``crf.methods`` and the ``+prop`` rows (GT-free
    propagation) of ``--prop-methods`` (default :data:`PROP_METHODS`: at about 0.35 s per frame and method, not all
@@ -96,8 +98,14 @@ VARIANTS: dict[str, Variant] = {
                            "trajseg's track probability max-combined with the two-frame evidence"),
     "trajseg-poly-max": Variant({"trajseg": {"background": "poly", "fg_threshold": 4.0, "evidence_weight": 1.0,
                                              "evidence_combine": "max"}}, ("trajseg",), "both of the above"),
-    "teacher-prop": Variant({"train": {"pseudo_labels": "bgfit+prop"}}, ("gwm-boot", "lrtl-boot"),
-                            "the -boot networks learn from bgfit's GT-free propagation masks instead of bgfit's"),
+    "teacher-raw": Variant({"train": {"pseudo_labels": "bgfit"}}, ("gwm-boot", "lrtl-boot"),
+                           "the -boot networks learn from bgfit's raw masks instead of its GT-free propagation masks"),
+    "combine-mean": Variant({"combine": {"rule": "mean"}}, ("combine",),
+                           "method combine with rule mean (its components as shipped)"),
+    "combine-temporal": Variant({"combine": {"rule": "temporal"}}, ("combine",),
+                           "method combine with rule temporal (its components as shipped)"),
+    "combine-product": Variant({"combine": {"rule": "product"}}, ("combine",),
+                           "method combine with rule product (its components as shipped)"),
 }
 
 
@@ -106,13 +114,12 @@ def shipped_methods() -> list[str]:
     return list(yaml.safe_load((REPO / "config" / "davis2016.yaml").read_text())["methods"])
 
 
-def run_variant(name: str, variant: Variant, methods: list[str], prop_methods: list[str], out: Path,
-                cores: int) -> pd.DataFrame:
-    """Run the workflow for one variant in ``<out>/work`` (GT-free propagation for ``prop_methods``); return (and
-    keep) its per-sequence rows."""
-    work = out / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    run_methods = [m for m in methods if variant.methods is None or m in variant.methods]
+def variant_config(variant: Variant, methods: list[str], prop_methods: list[str]) -> tuple[dict, list[str]]:
+    """(the config laid over config/config.yaml and config/davis2016.yaml for one variant, the methods whose rows it
+    keeps)."""
+    kept = [m for m in methods if variant.methods is None or m in variant.methods]
+    # method combine reads its components' masks: they run too (cached in <out>/work), only its rows are kept
+    run_methods = methods if "combine" in kept else kept
     cfg = {
         "datasets": [{"name": "davis2016", "layout": "davis", "root": str(DATA), "protocol": PROTOCOL}],
         "methods": run_methods,
@@ -121,6 +128,16 @@ def run_variant(name: str, variant: Variant, methods: list[str], prop_methods: l
         "report": {"overlays_per_dataset": 0},
         **variant.overrides,
     }
+    return cfg, kept
+
+
+def run_variant(name: str, variant: Variant, methods: list[str], prop_methods: list[str], out: Path,
+                cores: int) -> pd.DataFrame:
+    """Run the workflow for one variant in ``<out>/work`` (GT-free propagation for ``prop_methods``); return (and
+    keep) its per-sequence rows."""
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    cfg, kept = variant_config(variant, methods, prop_methods)
     extra = out / "variants" / f"{name}.yaml"
     extra.parent.mkdir(parents=True, exist_ok=True)
     extra.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -134,7 +151,7 @@ def run_variant(name: str, variant: Variant, methods: list[str], prop_methods: l
         raise SystemExit(f"workflow failed for variant {name} ({res.returncode}); see {out / 'variants' / name}.log")
     print(f"variant {name}: workflow {(time.time() - t0) / 60:.1f} min ({variant.why})", flush=True)
     rows = pd.read_csv(work / "results" / "reports" / "per_sequence.csv")
-    rows = rows[rows["method"].isin(run_methods)]
+    rows = rows[rows["method"].isin(kept)]
     rows.to_csv(out / "variants" / f"{name}.csv", index=False)
     return rows
 

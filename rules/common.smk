@@ -27,6 +27,7 @@ validate_tracks_config(config["tracks"], config["tracks"]["backends"])
 R = PLAN.results
 PLAN_PER_SEQUENCE_METHODS = PLAN.method_regex(trained=False)
 PLAN_TRAINED_METHODS = PLAN.method_regex(trained=True)
+PLAN_COMBINE_METHODS = PLAN.combine_method_regex()
 PLAN_SELF_SUPERVISED_TRAINED_METHODS = PLAN.training_regex(supervised=False)
 PLAN_SUPERVISED_TRAINED_METHODS = PLAN.training_regex(supervised=True)
 PLAN_CRF_PER_SEQUENCE_METHODS = PLAN.crf_method_regex(trained=False)

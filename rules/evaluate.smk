@@ -43,3 +43,8 @@ rule evaluate:
 use rule evaluate as evaluate_trained with:
     wildcard_constraints:
         method=PLAN_TRAINED_METHODS,
+
+
+use rule evaluate as evaluate_combine with:
+    wildcard_constraints:
+        method=PLAN_COMBINE_METHODS,

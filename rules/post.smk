@@ -34,6 +34,11 @@ use rule instances as instances_trained with:
         method=PLAN_TRAINED_METHODS,
 
 
+use rule instances as instances_combine with:
+    wildcard_constraints:
+        method=PLAN_COMBINE_METHODS,
+
+
 rule crf:
     input:
         frames=paths.frames(R),

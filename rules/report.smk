@@ -114,6 +114,11 @@ use rule overlay as overlay_trained with:
         method=PLAN_TRAINED_METHODS,
 
 
+use rule overlay as overlay_combine with:
+    wildcard_constraints:
+        method=PLAN_COMBINE_METHODS,
+
+
 rule track_overlay:
     input:
         frames=rules.ingest.output.frames,

@@ -51,3 +51,21 @@ rule infer:
         seed=PLAN.settings.seed,
     script:
         "../scripts/segment.py"
+
+
+# Method `combine` (motionseg.post.combine): the same rule script, reading the masks of the components in
+# `combine.methods` (Plan.segment_inputs); its own rule so that the SLURM profile runs it after every component,
+# trained ones included (job group `combine`, slurm/config.yaml).
+use rule segment as combine with:
+    log:
+        paths.log(R, "combine", paths.COMBO_SEQ),
+    benchmark:
+        paths.benchmark(R, "combine", paths.COMBO_SEQ)
+    wildcard_constraints:
+        method=PLAN_COMBINE_METHODS,
+    conda:
+        "../envs/core.yaml"
+    threads: config["resources"]["combine"]["threads"]
+    resources:
+        mem_mb=config["resources"]["combine"]["mem_mb"],
+        runtime=config["resources"]["combine"]["runtime"],

@@ -133,3 +133,64 @@ def test_boot_methods_need_a_gt_free_per_sequence_source(config, source):
     config["train"]["loss_weights"]["pseudo"] = 0.0
     with pytest.raises(ConfigError, match="loss_weights.pseudo"):
         Plan.from_config(config)
+
+
+def test_combine_reads_its_components_masks_in_order(config):
+    config["methods"] = ["bgfit", "trajseg", "gwm-boot", "combine"]
+    config["gtfree_propagation"]["methods"] = ["bgfit"]
+    config["combine"] = {"methods": ["bgfit+prop", "trajseg", "gwm-boot"], "rule": "product"}
+    plan = Plan.from_config(config)
+    seq = plan.sequences("synth")[0]
+    (tracks,) = plan.tracks_for_flow("dis")
+    ins = plan.segment_inputs("synth", "dis", NO_TRACKS, "combine", seq)
+    assert ins["components"] == [
+        plan._prop_path(paths.prop_masks, ("synth", "dis", NO_TRACKS, "bgfit", seq)),
+        plan.masks("synth", "dis", tracks, "trajseg", seq),
+        plan.masks("synth", "dis", NO_TRACKS, "gwm-boot", seq),
+    ]
+    assert "flow" not in ins  # it reads masks, not motion
+    # its own rules: neither the per-sequence nor the trained instances match it
+    assert plan.combine_method_regex() == "combine"
+    assert "combine" not in plan.method_regex(trained=False).split("|")
+    assert "combine" not in plan.method_regex(trained=True).split("|")
+    assert plan.supervision("combine") == "self-supervised"  # gwm-boot is
+    assert plan.method_config("combine") == {"methods": ["bgfit+prop", "trajseg", "gwm-boot"], "rule": "product"}
+    assert ("dis", NO_TRACKS, "combine") in plan.combos()
+    config["combine"]["methods"] = ["bgfit", "trajseg"]
+    assert Plan.from_config(config).supervision("combine") == "none"
+
+
+@pytest.mark.parametrize(("components", "match"), [
+    (["bgfit"], "at least 2"),
+    (["bgfit", "kmeans"], "kmeans is not in `methods`"),
+    (["bgfit", "clusternet-oracle"], "an oracle"),
+    (["bgfit", "mtnet"], "supervised"),
+    (["bgfit", "combine"], "not a method that can be combined"),
+    (["bgfit", "nope"], "not a method that can be combined"),
+    (["bgfit+crf", "gwm"], "not in crf.methods"),
+    (["bgfit", "gwm+prop"], "not in gtfree_propagation.methods"),
+])
+def test_combine_components_are_checked(config, components, match):
+    config["methods"] = ["bgfit", "gwm", "clusternet-oracle", "mtnet", "combine"]
+    config["datasets"][0]["cross_validation"] = 2
+    config["crf"]["methods"] = []
+    config["gtfree_propagation"]["methods"] = []
+    config["combine"]["methods"] = components
+    with pytest.raises(ConfigError, match=match):
+        Plan.from_config(config)
+
+
+def test_combine_has_no_post_stage_of_its_own(config):
+    config["methods"] = ["bgfit", "gwm", "combine"]
+    config["combine"]["methods"] = ["bgfit", "gwm"]
+    config["crf"]["methods"] = ["combine"]
+    with pytest.raises(ConfigError, match="crf.methods"):
+        Plan.from_config(config)
+
+
+def test_combine_component_with_tracks_needs_one_tracks_variant(config):
+    config["methods"] = ["bgfit", "trajseg", "combine"]
+    config["combine"]["methods"] = ["bgfit", "trajseg"]
+    config["tracks"]["backends"] = ["flowchain", "cotracker3_offline"]
+    with pytest.raises(ConfigError, match=r"'trajseg': trajseg has 2 tracks variants for flow dis"):
+        Plan.from_config(config)

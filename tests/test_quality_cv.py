@@ -69,3 +69,33 @@ def test_summary_labels_oracle_and_supervised_apart(qcv, tmp_path: Path) -> None
     # the any-method row chooses among GT-free candidates only (bgfit's two here)
     assert res.loc[qcv.ANY, "n_candidates"] == 2
     assert (tmp_path / "per_sequence_oof.csv").exists() and (tmp_path / "choices.csv").exists()
+
+
+def test_every_variant_is_a_valid_workflow_config(qcv) -> None:
+    """Each variant's config (over config/config.yaml and config/davis2016.yaml) passes the schema and the plan's
+    checks, with the shipped methods and propagation list: a variant that cannot run is caught here, not after the
+    hours of the workflow runs before it."""
+    import copy
+
+    import jsonschema
+    import yaml
+
+    from motionseg.plan import Plan
+
+    def merge(a: dict, b: dict) -> dict:
+        out = copy.deepcopy(a)
+        for k, v in b.items():
+            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        return out
+
+    repo = BENCH.parents[1]
+    schema = yaml.safe_load((repo / "config" / "schema.yaml").read_text())
+    base = merge(yaml.safe_load((repo / "config" / "config.yaml").read_text()),
+                 yaml.safe_load((repo / "config" / "davis2016.yaml").read_text()))
+    for name, variant in qcv.VARIANTS.items():
+        cfg, kept = qcv.variant_config(variant, qcv.shipped_methods(), qcv.PROP_METHODS)
+        assert kept, f"variant {name} keeps the rows of no method of config/davis2016.yaml"
+        full = merge(base, cfg)
+        jsonschema.validate(full, schema)
+        plan = Plan.from_config(full)
+        assert set(kept) <= set(plan.methods), name

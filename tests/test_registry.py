@@ -120,6 +120,10 @@ def test_report_legend_and_published_columns_follow_the_registry() -> None:
     assert "- `lrtl`: trained, supervision self-supervised, GT-free, reads point tracks" in legend
     assert "- `other`: not a registered method." in legend
     assert legend.index("`bgfit`") < legend.index("`clusternet-oracle`") < legend.index("`lrtl`")
+    # the rows' supervision wins where the config decides it (combine: its components'; external: declared)
+    legend = "\n".join(method_legend(["combine", "external"], {"combine": "self-supervised", "external": "none"}))
+    assert "- `combine`: per-sequence, supervision self-supervised, GT-free:" in legend
+    assert "- `external`: per-sequence, supervision none, GT-free:" in legend
 
 
 def test_one_name_per_mode() -> None:

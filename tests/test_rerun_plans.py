@@ -126,7 +126,9 @@ def _panning(tmp_path: Path) -> tuple[Path, Path]:
     return npz, tmp_path / "flow"
 
 
-@pytest.mark.parametrize("method", [m for m in names(kind="per-sequence") if m != "external"])  # reads PNGs only
+# external reads PNGs only, combine other methods' masks (its slice is its whole section: tests/test_combine.py)
+@pytest.mark.parametrize("method", [m for m in names(kind="per-sequence")
+                                    if m != "external" and not METHODS[m].combines])
 def test_segment_job_writes_the_same_masks_from_its_slice(tmp_path: Path, method: str) -> None:
     """A segment job given only its method's slice writes the same masks as one given its whole section (with the keys
     only other modes read) and the shared sections it reads. (kmeans reads its section as typed settings: a section

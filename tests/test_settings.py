@@ -57,6 +57,7 @@ SCHEMA_PATHS: dict[type[st.Section], tuple[str, ...]] = {
     st.SemisupSettings: ("semisup",),
     st.DulSettings: ("dul",),
     st.GtfreePropagationSettings: ("gtfree_propagation",),
+    st.CombineSettings: ("combine",),
 }
 
 

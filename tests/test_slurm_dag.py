@@ -161,3 +161,26 @@ def test_boot_methods_on_a_post_processed_teacher_plan(work, teacher):
     assert re.search(rf"rule train:[^\n]*\n(\s+\S.*\n)*?\s+input: [^\n]*{teacher_dir}", res.stdout), res.stdout[-3000:]
     assert not re.search(r"^\s*rule evaluate:", res.stdout, re.MULTILINE)  # the teacher itself is not scored
     assert {"score", "infer"} <= set(group_jobs(res.stdout)), group_jobs(res.stdout)
+
+
+def test_combine_of_per_sequence_and_trained_methods_plans(work):
+    """Method `combine` reads masks of a per-sequence method's propagation (group `score`) and of a -boot network
+    (group `infer`, after train, which reads the score group's masks): its own group `combine` keeps the DAG of
+    groups acyclic; its scores are in that group too."""
+    site = write_config(work, synthetic_datasets("config.yaml"), "site_combine.yaml")
+    extra = {"methods": ["bgfit", "gwm-boot", "combine"], "crf": {"methods": []},
+             "gtfree_propagation": {"methods": ["bgfit"]}, "semisup": {"sources": []},
+             "combine": {"methods": ["bgfit+prop", "gwm-boot"], "rule": "product"}}
+    res = plan(work, ["config/config.yaml", str(site), str(write_config(work, extra, "combine.yaml"))])
+    assert res.returncode == 0, res.stdout[-4000:]
+    groups = group_jobs(res.stdout)
+    assert {"prep", "score", "infer", "combine"} <= set(groups), groups
+    for rule in ("combine", "evaluate_combine"):
+        assert re.search(rf"^\s*rule {rule}:", res.stdout, re.MULTILINE), res.stdout[-3000:]
+    # control: the combination in the per-sequence `score` group closes a cycle through train and infer
+    prof = yaml.safe_load((REPO / "slurm" / "config.yaml").read_text())
+    groups = prof["groups"] | {rule: "score" for rule, group in prof["groups"].items() if group == "combine"}
+    res = plan(work, ["config/config.yaml", str(site), str(write_config(work, extra, "combine.yaml"))],
+               "--groups", *(f"{rule}={group}" for rule, group in groups.items()),
+               "--group-components", "prep=3", "score=1000", "infer=4", "export=8")
+    assert res.returncode != 0 and CYCLE.search(res.stdout), res.stdout[-3000:]

@@ -89,6 +89,8 @@ class Plan:
                                   f"post-processed masks), got {src!r}")
             if not (settings.train.loss_weights.pseudo or 0.0) > 0:
                 raise ConfigError("train.loss_weights.pseudo", "the -boot methods need a pseudo-label weight > 0")
+        if "combine" in config["methods"]:
+            plan._check_combine()
         plan._check_roles()
         if any(spec(m).supervised for m in config["methods"]):
             for d in plan.evaluated_datasets:
@@ -97,6 +99,42 @@ class Plan:
             raise ConfigError("external.root", "method external needs the folder of its result PNGs "
                               "(<root>/<sequence>/<frame>.png)")
         return plan
+
+    def _check_combine(self) -> None:
+        """Method ``combine`` combines at least 2 GT-free components that this run makes (``combine.methods``: each a
+        method of ``methods``, its ``+crf`` / ``+prop`` version only when it is in ``crf.methods`` /
+        ``gtfree_propagation.methods``); a component with tracks has one tracks variant per flow; ``combine`` itself
+        gets no CRF / propagation stage (combine the components' post-processed masks instead). ConfigError naming
+        the key otherwise."""
+        key = "combine.methods"
+        comps = self.combine_components()
+        if len(comps) < 2:
+            raise ConfigError(key, f"method combine needs at least 2 components, got "
+                                   f"{self.config['combine']['methods']}")
+        for (m, post), name in zip(comps, self.config["combine"]["methods"], strict=True):
+            if m not in METHODS or spec(m).combines:
+                raise ConfigError(key, f"{name!r}: not a method that can be combined (known: "
+                                  f"{sorted(n for n in METHODS if not spec(n).combines)})")
+            if m not in self.methods:
+                raise ConfigError(key, f"{name!r}: {m} is not in `methods`, so this run makes no masks of it")
+            if spec(m).oracle or self.supervision(m) not in ("none", "self-supervised"):
+                raise ConfigError(key, f"{name!r}: a combination stays GT-free; {m} is "
+                                  f"{'an oracle' if spec(m).oracle else self.supervision(m)}")
+            if post == "crf" and m not in self.config["crf"]["methods"]:
+                raise ConfigError(key, f"{name!r}: {m} is not in crf.methods, so it has no CRF masks")
+            if post == "prop" and m not in self.config["gtfree_propagation"]["methods"]:
+                raise ConfigError(key, f"{name!r}: {m} is not in gtfree_propagation.methods, so it has no "
+                                  "propagated masks")
+            if spec(m).uses_tracks:
+                for f in self.flows:
+                    ids = self.tracks_for_flow(f)
+                    if len(ids) != 1:
+                        raise ConfigError(key, f"{name!r}: {m} has {len(ids)} tracks variants for flow {f} "
+                                          f"({', '.join(ids) or 'none'}); a component needs exactly one")
+        for section in ("crf", "gtfree_propagation"):
+            if "combine" in self.config[section]["methods"]:
+                raise ConfigError(f"{section}.methods", "method combine has no post-processing stage of its own: "
+                                  "list the components' post-processed masks in combine.methods (e.g. bgfit+prop)")
 
     def _check_roles(self) -> None:
         """``train_split`` names a dataset with ``role: train``; a dataset is not given both ways of supervised
@@ -179,9 +217,12 @@ class Plan:
         return dataset, [s for s in self.sequences(dataset) if self.fold_of(dataset, s) != fold]
 
     def supervision(self, method: str) -> str:
-        """What the rows of ``method`` say it was taught by: the registry's supervision, or for ``external`` the
-        config's ``external.supervision``."""
+        """What the rows of ``method`` say it was taught by: the registry's supervision, for ``external`` the
+        config's ``external.supervision``, for ``combine`` ``self-supervised`` when a component is, else ``none``."""
         m = spec(method)
+        if m.combines:
+            comps = {self.supervision(c) for c, _ in self.combine_components() if c in METHODS and not spec(c).combines}
+            return "self-supervised" if "self-supervised" in comps else "none"
         return str(self.config["external"]["supervision"]) if m.supervision == "declared" else m.supervision
 
     def sequences(self, dataset: str) -> list[str]:
@@ -297,12 +338,39 @@ class Plan:
         return _alternation([m for m in self.methods if spec(m).trained and spec(m).supervised == supervised])
 
     def method_regex(self, trained: bool) -> str:
-        """Regex alternation of the configured methods that are (or are not) trained networks; the per-sequence
-        alternation also holds the pseudo-label source of the ``-boot`` methods (its masks are their inputs)."""
-        names = [m for m in self.methods if spec(m).trained == trained]
+        """Regex alternation of the configured methods that are (or are not) trained networks, ``combine`` in
+        neither (:meth:`combine_method_regex`); the per-sequence alternation also holds the pseudo-label source of the
+        ``-boot`` methods (its masks are their inputs)."""
+        names = [m for m in self.methods if spec(m).trained == trained and not spec(m).combines]
         if not trained and self.pseudo_teacher:
             names.append(self.pseudo_teacher[0])
         return _alternation(names)
+
+    def combine_method_regex(self) -> str:
+        """Regex alternation of the configured methods that combine other methods' masks (``combine``): rules
+        ``combine``, ``evaluate_combine``, ``instances_combine`` and ``overlay_combine``, after every other method's
+        (their own SLURM job group: slurm/config.yaml)."""
+        return _alternation([m for m in self.methods if spec(m).combines])
+
+    def combine_components(self) -> list[tuple[str, str | None]]:
+        """(method, post) of each entry of ``combine.methods``: ``bgfit`` -> (bgfit, None), ``bgfit+prop`` ->
+        (bgfit, prop)."""
+        return [(m, post or None) for m, _, post in (c.partition("+") for c in self.config["combine"]["methods"])]
+
+    def combine_inputs(self, dataset: str, flow: str, sequence: str) -> list[str]:
+        """The mask directories method ``combine`` reads for one sequence, in the order of ``combine.methods``: each
+        component's raw, CRF or propagated masks (a component with tracks: its one tracks variant of ``flow``)."""
+        out = []
+        for m, post in self.combine_components():
+            tracks = self.tracks_for_flow(flow)[0] if spec(m).uses_tracks else NO_TRACKS
+            key = (dataset, flow, tracks, m, sequence)
+            if post == "crf":
+                out.append(self.crf_masks(*key))
+            elif post == "prop":
+                out.append(self._prop_path(paths.prop_masks, key))
+            else:
+                out.append(self.masks(*key))
+        return out
 
     def _with_teacher(self, names: list[str], post: str, trained: bool) -> list[str]:
         """``names`` plus the pseudo-label teacher when the ``-boot`` methods learn from its ``post`` version (the
@@ -757,7 +825,8 @@ class Plan:
             "gt": [g for s in seqs for g in self.gt_files(src, s)],
         }
 
-    def segment_inputs(self, dataset: str, flow: str, tracks: str, method: str, sequence: str) -> dict[str, str]:
+    def segment_inputs(self, dataset: str, flow: str, tracks: str, method: str,
+                       sequence: str) -> dict[str, str | list[str]]:
         inputs = {"frames": self.frames(dataset, sequence)}
         if spec(method).uses_flow:
             inputs["flow"] = self.flow(dataset, flow, sequence)
@@ -767,6 +836,8 @@ class Plan:
             inputs["model"] = self.model(dataset, flow, tracks, method)
         if tracks != NO_TRACKS:
             inputs["tracks"] = self.tracks(dataset, tracks, sequence)
+        if spec(method).combines:
+            inputs["components"] = self.combine_inputs(dataset, flow, sequence)
         return inputs
 
     def dataset_params(self, name: str) -> dict[str, Any]:

@@ -70,7 +70,8 @@ class MethodSpec:
     :func:`run_method`. losses: the training losses of a trained method (``gwm``: flow reconstruction; ``lrtl``:
     + trajectory); pseudo_labels: it also learns from another GT-free method's masks (``train.pseudo_labels``).
     train: ``"module:function"`` of a trained method's training (:func:`run_training`); uses_flow: its jobs read
-    the flow (``external`` reads result PNGs only).
+    the flow (``external`` reads result PNGs only); combines: its job reads the masks of other methods of the run
+    (``combine``: ``combine.methods``), not frames' motion.
     published: the method name of the published figures shown beside it (:mod:`motionseg.report.published`).
     summary: one line for the README's method table.
     """
@@ -90,6 +91,7 @@ class MethodSpec:
     published: str | None = None
     train: str | None = None
     uses_flow: bool = True
+    combines: bool = False
 
     @property
     def trained(self) -> bool:
@@ -156,6 +158,11 @@ METHODS: dict[str, MethodSpec] = {
                    "motionseg.io.external:run_method",
                    "another method's result PNGs (`external.root`), thresholded at `external.threshold`",
                    uses_flow=False),
+        MethodSpec("combine", _PER_SEQ, False, False, False, "none", "offline", MethodSettings("combine"),
+                   "motionseg.post.combine:run_method",
+                   "per frame, the masks of `combine.methods` (other GT-free methods of the run) combined by a "
+                   "GT-free confidence (`combine.rule`)",
+                   uses_flow=False, combines=True),
     )
 }
 
@@ -181,9 +188,10 @@ def names(*, kind: Kind | None = None, oracle: bool | None = None, uses_tracks: 
 
 def pseudo_label_sources() -> list[str]:
     """Methods whose masks the ``-boot`` methods may learn from (``train.pseudo_labels``): GT-free per-sequence
-    methods without tracks (their masks exist once per flow, whatever the tracker), not ``external`` ones."""
+    methods without tracks (their masks exist once per flow, whatever the tracker), not ``external`` ones, nor
+    ``combine`` (whose components may be the ``-boot`` networks themselves: a cycle)."""
     return [n for n in names(kind="per-sequence", oracle=False, uses_tracks=False)
-            if METHODS[n].supervision in ("none", "self-supervised")]
+            if METHODS[n].supervision in ("none", "self-supervised") and not METHODS[n].combines]
 
 
 # Post-processed versions of a pseudo-label source the -boot methods may learn from instead (``bgfit+prop``: the

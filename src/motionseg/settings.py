@@ -727,6 +727,16 @@ class GtfreePropagationSettings(Section):
     n_seeds: int
 
 
+@dataclass(frozen=True)
+class CombineSettings(Section):
+    """``combine``: method ``combine``, the per-frame combination of other methods' masks (motionseg.post.combine)."""
+
+    KEY = "combine"
+
+    methods: tuple[str, ...]
+    rule: str
+
+
 # ------------------------------------------------------------------------------------------ the whole config
 
 
@@ -742,7 +752,7 @@ class Settings(Section):
                "train": TrainSettings, "evaluation": EvaluationSettings, "multiobject": MultiObjectSettings,
                "crf": CrfSettings, "mtnet": MtnetSettings, "external": ExternalSettings,
                "propagation": PropagationSettings, "semisup": SemisupSettings, "dul": DulSettings,
-               "gtfree_propagation": GtfreePropagationSettings}
+               "gtfree_propagation": GtfreePropagationSettings, "combine": CombineSettings}
     _NESTED_LIST = {"datasets": DatasetSettings}
     _NESTED_MAP = {"resources": ResourceSettings}
 
@@ -774,3 +784,4 @@ class Settings(Section):
     semisup: SemisupSettings
     dul: DulSettings
     gtfree_propagation: GtfreePropagationSettings
+    combine: CombineSettings

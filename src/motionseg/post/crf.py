@@ -200,7 +200,7 @@ def foreground_probability(masks: MaskSet, work_hw: tuple[int, int]) -> np.ndarr
     return np.clip(resize_frames(np.ascontiguousarray(fgp), work_hw), 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def _in_frame_order(
+def in_frame_order(
     masks: MaskSet, names: list[str], orig_hw: tuple[int, int], mask_dir: Path, frames_npz: Path
 ) -> MaskSet:
     """``masks`` with its PNG masks in the ingested frame order ``names`` (``read_mask_dir`` sorts by file name,
@@ -248,7 +248,7 @@ def run_crf(
     _densecrf()
     frames_npz, mask_dir = Path(frames_npz), Path(mask_dir)
     ing = load_ingested(frames_npz)
-    masks = _in_frame_order(read_mask_dir(mask_dir), list(ing.names), ing.orig_hw, mask_dir, frames_npz)
+    masks = in_frame_order(read_mask_dir(mask_dir), list(ing.names), ing.orig_hw, mask_dir, frames_npz)
     work_hw = (int(ing.frames.shape[1]), int(ing.frames.shape[2]))
     fgp = foreground_probability(masks, work_hw)
     refined = np.empty_like(fgp)

@@ -46,7 +46,7 @@ import torch
 from motionseg.io.errors import ConfigError
 from motionseg.io.ingest_format import load_ingested
 from motionseg.io.masks import MaskSet, fg_from_probs, read_mask_dir, write_mask_dir
-from motionseg.post.crf import _in_frame_order, foreground_probability
+from motionseg.post.crf import foreground_probability, in_frame_order
 from motionseg.propagate.features import dul_features, lab_features
 from motionseg.propagate.fusion import fuse_soft, propagate_from_seed, seed_frames
 
@@ -209,7 +209,7 @@ def run_gtfree_propagation(
         raise ConfigError(f"{CONFIG_KEY}.features", "features: dul needs a DUL snapshot (model_path)")
     frames_npz, mask_dir = Path(frames_npz), Path(mask_dir)
     ing = load_ingested(frames_npz)
-    masks = _in_frame_order(read_mask_dir(mask_dir), list(ing.names), ing.orig_hw, mask_dir, frames_npz)
+    masks = in_frame_order(read_mask_dir(mask_dir), list(ing.names), ing.orig_hw, mask_dir, frames_npz)
     work_hw = (int(ing.frames.shape[1]), int(ing.frames.shape[2]))
     fgp = foreground_probability(masks, work_hw)
     conf = confidence_from_probability(fgp, masks.fg, p["confidence"])

@@ -49,9 +49,11 @@ def add_labels(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def method_legend(methods: Sequence[str]) -> list[str]:
+def method_legend(methods: Sequence[str], supervision: Mapping[str, str] | None = None) -> list[str]:
     """Markdown lines saying, per method of the tables (registry order; a name the registry lacks is listed as
-    unknown), what it is: kind, supervision, whether it is an oracle itself, whether it reads tracks."""
+    unknown), what it is: kind, supervision, whether it is an oracle itself, whether it reads tracks. ``supervision``:
+    what the score rows say per method (``external``: the config's; ``combine``: its components'), else the
+    registry's."""
     if not methods:
         return []
     lines = [
@@ -63,7 +65,8 @@ def method_legend(methods: Sequence[str]) -> list[str]:
         m = METHODS[name]
         use = "ORACLE (the ground truth chooses its foreground)" if m.oracle else "GT-free"
         tracks = ", reads point tracks" if m.uses_tracks else ""
-        lines.append(f"- `{name}`: {m.kind}, supervision {m.supervision}, {use}{tracks}: {m.summary}.")
+        sup = (supervision or {}).get(name, m.supervision)
+        lines.append(f"- `{name}`: {m.kind}, supervision {sup}, {use}{tracks}: {m.summary}.")
     lines += [f"- `{name}`: not a registered method." for name in sorted(set(methods) - set(known))]
     return [*lines, ""]
 
@@ -168,7 +171,10 @@ def render_table(summary: pd.DataFrame, report_cfg: Mapping, provenance: Mapping
     if summary.empty:
         lines += ["No scores were found.", ""]
     else:
-        lines += method_legend(list(summary["method"].unique()))
+        sup = None
+        if "supervision" in summary.columns:
+            sup = {str(m): ", ".join(sorted(map(str, g.unique()))) for m, g in summary.groupby("method")["supervision"]}
+        lines += method_legend(list(summary["method"].unique()), sup)
     summary = add_labels(summary)
     variants_all = sorted(summary["variant"].unique()) if len(summary) else []
     shown: set[str] = set()
