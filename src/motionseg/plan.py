@@ -89,7 +89,7 @@ class Plan:
                                   f"post-processed masks), got {src!r}")
             if not (settings.train.loss_weights.pseudo or 0.0) > 0:
                 raise ConfigError("train.loss_weights.pseudo", "the -boot methods need a pseudo-label weight > 0")
-        if "combine" in config["methods"]:
+        if any(spec(m).combines for m in config["methods"]):
             plan._check_combine()
         plan._check_roles()
         if any(spec(m).supervised for m in config["methods"]):
@@ -132,7 +132,7 @@ class Plan:
                         raise ConfigError(key, f"{name!r}: {m} has {len(ids)} tracks variants for flow {f} "
                                           f"({', '.join(ids) or 'none'}); a component needs exactly one")
         for section in ("crf", "gtfree_propagation"):
-            if "combine" in self.config[section]["methods"]:
+            if any(m in METHODS and spec(m).combines for m in self.config[section]["methods"]):
                 raise ConfigError(f"{section}.methods", "method combine has no post-processing stage of its own: "
                                   "list the components' post-processed masks in combine.methods (e.g. bgfit+prop)")
 
@@ -325,7 +325,11 @@ class Plan:
         """The mask directory a ``-boot`` method learns from for one sequence: the teacher method's masks, or their
         CRF / GT-free propagation version (``train.pseudo_labels: <method>+crf|+prop``)."""
         method, post = self.pseudo_teacher
-        key = (dataset, flow, NO_TRACKS, method, sequence)
+        return self.post_masks((dataset, flow, NO_TRACKS, method, sequence), post)
+
+    def post_masks(self, key: tuple[str, str, str, str, str], post: str | None) -> str:
+        """The mask directory of (dataset, flow, tracks, method, sequence) ``key``: the method's own masks (``post``
+        None), or their CRF (``crf``) / GT-free propagation (``prop``) version."""
         if post == "crf":
             return self.crf_masks(*key)
         if post == "prop":
@@ -360,17 +364,9 @@ class Plan:
     def combine_inputs(self, dataset: str, flow: str, sequence: str) -> list[str]:
         """The mask directories method ``combine`` reads for one sequence, in the order of ``combine.methods``: each
         component's raw, CRF or propagated masks (a component with tracks: its one tracks variant of ``flow``)."""
-        out = []
-        for m, post in self.combine_components():
-            tracks = self.tracks_for_flow(flow)[0] if spec(m).uses_tracks else NO_TRACKS
-            key = (dataset, flow, tracks, m, sequence)
-            if post == "crf":
-                out.append(self.crf_masks(*key))
-            elif post == "prop":
-                out.append(self._prop_path(paths.prop_masks, key))
-            else:
-                out.append(self.masks(*key))
-        return out
+        return [self.post_masks((dataset, flow, self.tracks_for_flow(flow)[0] if spec(m).uses_tracks else NO_TRACKS,
+                                 m, sequence), post)
+                for m, post in self.combine_components()]
 
     def _with_teacher(self, names: list[str], post: str, trained: bool) -> list[str]:
         """``names`` plus the pseudo-label teacher when the ``-boot`` methods learn from its ``post`` version (the
