@@ -9,7 +9,8 @@
 #      asked for no GPU, `report` ran locally, and summary.csv equals the reference's
 #   4. runs it again with `debug_fail_sequences: [<one sequence>]` (per-sequence groups, so only that sequence fails):
 #      expects a non-zero exit, the failing job FAILED twice in sacct (1 + retries), no output of that sequence left
-#      behind, and every other sequence's scores (methods without training) written thanks to keep-going
+#      behind, and every other sequence's scores (methods without training, and `combine` unless a component is
+#      trained) written thanks to keep-going
 #   5. stops the cluster (also when anything above fails, if this script started it)
 #
 # Each run happens in its own copy of the working tree (tracked + untracked, not ignored files) under a temporary
@@ -37,8 +38,10 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-2400}
 KEEP=${KEEP:-0}
 FALLBACK_WARNING="torch sees no usable GPU"
 E2E_CONFIG=${E2E_CONFIG:-none}
+CONFIG_FILES=(config/config.yaml)
+[ "$E2E_CONFIG" = none ] || CONFIG_FILES+=("$E2E_CONFIG")
 CONFIG_ARGS=()
-[ "$E2E_CONFIG" = none ] || CONFIG_ARGS=(--configfile config/config.yaml "$E2E_CONFIG")
+[ "$E2E_CONFIG" = none ] || CONFIG_ARGS=(--configfile "${CONFIG_FILES[@]}")
 
 log() { printf '[slurm-e2e] %s\n' "$*" >&2; }
 
@@ -146,7 +149,7 @@ fi
 grep -q "Error in group prep\|Error in rule ingest" "$WORK/fail.out" ||
   { log "ERROR: the failing ingest job is not reported"; exit 1; }
 (cd "$WORK/fail" && "$PY" "$CHECK" failure --log "$WORK/fail.out" --results results \
-  --reference "$WORK/local/results" --bad-sequence "$BAD" --attempts 2) ||
+  --reference "$WORK/local/results" --bad-sequence "$BAD" --attempts 2 --configfiles "${CONFIG_FILES[@]}") ||
   { log "ERROR: checks of the failure scenario failed"; exit 1; }
 
 n_slurm=$(grep -c "has been submitted with SLURM jobid" "$WORK/slurm.out" || true)

@@ -201,3 +201,27 @@ def test_run_log_parser():
     assert check_slurm_run.gres_gpu("billing=1,cpu=1,gres/gpu=1,mem=1000M,node=1") == 1
     assert check_slurm_run.gres_gpu("billing=1,cpu=1,gres/gpu:a100=2,mem=1000M") == 2
     assert check_slurm_run.gres_gpu("billing=1,cpu=2,mem=8000M,node=1") == 0
+
+
+def test_failure_check_leaves_out_scores_that_wait_for_a_model(tmp_path):
+    """The failure scenario's expectations: a combine whose component is trained (the shipped demo's gwm-boot) waits
+    for the model, which cannot train without the failing sequence; per-sequence methods still finish."""
+    shipped = check_slurm_run.load_config([str(REPO / "config" / "config.yaml")])
+    assert "combine" in shipped["methods"] and "gwm-boot" in shipped["combine"]["methods"]
+    assert check_slurm_run.combiners_of_trained(shipped) == {"combine"}
+    override = tmp_path / "over.yaml"
+    override.write_text("combine:\n  methods: [bgfit+prop, clusternet-online]\n")
+    merged = check_slurm_run.load_config([str(REPO / "config" / "config.yaml"), str(override)])
+    assert merged["combine"] == {"methods": ["bgfit+prop", "clusternet-online"], "rule": shipped["combine"]["rule"]}
+    assert check_slurm_run.combiners_of_trained(merged) == set()
+
+    ref = tmp_path / "ref"
+    for rel in ("synth/models/dis/none/gwm-boot/model.pt", "synth/scores/dis/none/gwm-boot/s0.csv",
+                "synth/prop/scores/dis/none/gwm-boot/s0.csv", "synth/scores/dis/none/bgfit/s0.csv",
+                "synth/scores/dis/none/bgfit/s1.csv", "synth/scores/dis/none/combine/s0.csv"):
+        (ref / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ref / rel).write_text("x")
+    got = check_slurm_run.expected_scores(ref, "s1", {"combine"})
+    assert [p.as_posix() for p in got] == ["synth/scores/dis/none/bgfit/s0.csv"]
+    got = {p.as_posix() for p in check_slurm_run.expected_scores(ref, "s1", set())}
+    assert got == {"synth/scores/dis/none/bgfit/s0.csv", "synth/scores/dis/none/combine/s0.csv"}

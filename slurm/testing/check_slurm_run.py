@@ -190,6 +190,52 @@ def check_success(args: argparse.Namespace) -> int:
     return 1 if ck.failed else 0
 
 
+def load_config(files: list[str]) -> dict:
+    """The run's config: ``files`` merged in order, later ones overriding nested keys (as ``--configfile`` does)."""
+
+    def merge(base: dict, over: dict) -> dict:
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        return out
+
+    config: dict = {}
+    for f in files:
+        config = merge(config, yaml.safe_load(Path(f).read_text()) or {})
+    return config
+
+
+def combiners_of_trained(config: dict) -> set[str]:
+    """The configured methods that combine other methods' masks (``combine``) with at least one trained component
+    in ``combine.methods`` (``gwm-boot``, ``lrtl+prop``, ...): their masks wait for a model."""
+    from motionseg.registry import spec
+
+    comps = [c.partition("+")[0] for c in (config.get("combine") or {}).get("methods") or []]
+    if not any(spec(c).trained for c in comps):
+        return set()
+    return {m for m in config.get("methods") or [] if spec(m).combines}
+
+
+def expected_scores(reference: Path, bad: str, needs_model: set[str]) -> list[Path]:
+    """Score files (relative to ``reference``, the complete run's results root) that a run missing sequence ``bad``
+    still writes: not those of ``bad``, not the trained methods' (their own, their dense-CRF and propagated
+    versions', found by their model.pt), not the semi-supervised DUL source's (its network learns from every
+    sequence's frames) and not those of the methods named in ``needs_model`` (combiners of a trained component)."""
+    models = [p.parent.relative_to(reference).as_posix() for p in reference.rglob("model.pt")]
+    trained = {m.replace("/models/", sub, 1) for m in models if "/models/" in m
+               for sub in ("/scores/", "/crf/scores/", "/prop/scores/")}
+    if any(m.startswith("dul/") for m in models):
+        trained |= {p.relative_to(reference).as_posix() for p in reference.glob("*/semisup/scores/dul")}
+    return [
+        p.relative_to(reference)
+        for p in reference.rglob("*.csv")
+        if "scores" in p.relative_to(reference).parts
+        and bad not in p.name
+        and not any(p.relative_to(reference).as_posix().startswith(t + "/") for t in trained)
+        and p.parent.name not in needs_model
+    ]
+
+
 def check_failure(args: argparse.Namespace) -> int:
     ck = Checks()
     run = parse_run_log(Path(args.log).read_text())
@@ -209,20 +255,7 @@ def check_failure(args: argparse.Namespace) -> int:
     ck.check(not left, f"the failing sequence {bad} left no output behind: {left[:5]}")
     temps = [p for p in results.rglob("*") if p.name.endswith(TEMP_SUFFIXES) or ".tmp" in p.name]
     ck.check(not temps, f"no temporary/partial files anywhere: {temps[:5]}")
-    # score folders of the trained methods (their own, their dense-CRF and propagated versions') and of the
-    # semi-supervised DUL source (its network learns from every sequence's frames): they need every sequence
-    models = [p.parent.relative_to(reference).as_posix() for p in reference.rglob("model.pt")]
-    trained = {m.replace("/models/", sub, 1) for m in models if "/models/" in m
-               for sub in ("/scores/", "/crf/scores/", "/prop/scores/")}
-    if any(m.startswith("dul/") for m in models):
-        trained |= {p.relative_to(reference).as_posix() for p in reference.glob("*/semisup/scores/dul")}
-    expected = [
-        p.relative_to(reference)
-        for p in reference.rglob("*.csv")
-        if "scores" in p.relative_to(reference).parts
-        and bad not in p.name
-        and not any(p.relative_to(reference).as_posix().startswith(t + "/") for t in trained)
-    ]
+    expected = expected_scores(reference, bad, combiners_of_trained(load_config(args.configfiles)))
     missing = [p for p in expected if not (results / p).is_file()]
     ck.check(bool(expected), f"{len(expected)} score files of the other sequences expected (methods without training)")
     done = len(expected) - len(missing)
@@ -246,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     f = sub.choices["failure"]
     f.add_argument("--bad-sequence", required=True)
     f.add_argument("--attempts", type=int, default=2, help="1 + the profile's retries")
+    f.add_argument("--configfiles", nargs="+", default=["config/config.yaml"],
+                   help="the run's config files, in --configfile order (which methods wait for a trained model)")
     args = p.parse_args(argv)
     return check_success(args) if args.cmd == "success" else check_failure(args)
 
