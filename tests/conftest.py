@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from motionseg.synth import generate_sequence, synth_sequence_names
+
+# The SLURM executor plugin runs `scontrol show config` when Snakemake loads it (every snakemake call does, whatever
+# the executor), to word its help text. On a machine with SLURM installed and no controller running (e.g. after
+# .ci/slurm-e2e.sh stopped its cluster) each call then waits about 9 s for the controller (MessageTimeout 10 s):
+# 15 of the suite's 27 minutes here. No test talks to a controller, so the tests point SLURM at a config whose
+# controller answers "connect failure" at once.
+_NO_CONTROLLER_CONF = (
+    "# motionseg tests: no SLURM controller (see tests/conftest.py)\n"
+    "ClusterName=motionseg-tests\nSlurmctldHost=localhost\nMessageTimeout=1\n"
+)
+_slurm_conf_dir: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point SLURM_CONF at a controller-less config when SLURM's commands are installed (see above)."""
+    global _slurm_conf_dir
+    if shutil.which("sinfo") is None or _slurm_conf_dir is not None:
+        return
+    _slurm_conf_dir = tempfile.mkdtemp(prefix="motionseg-tests-slurm-")
+    conf = Path(_slurm_conf_dir) / "slurm.conf"
+    conf.write_text(_NO_CONTROLLER_CONF)
+    os.environ["SLURM_CONF"] = str(conf)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _slurm_conf_dir is not None:
+        shutil.rmtree(_slurm_conf_dir, ignore_errors=True)
+
 
 # Size of the shared tiny synthetic dataset (sequence 2 has one moving object, the others two).
 SYNTH_N_SEQUENCES = 3
