@@ -257,7 +257,7 @@ def check_failure(args: argparse.Namespace) -> int:
     ck.check(not temps, f"no temporary/partial files anywhere: {temps[:5]}")
     expected = expected_scores(reference, bad, combiners_of_trained(load_config(args.configfiles)))
     missing = [p for p in expected if not (results / p).is_file()]
-    ck.check(bool(expected), f"{len(expected)} score files of the other sequences expected (methods without training)")
+    ck.check(bool(expected), f"{len(expected)} score files of the other sequences expected (none waits for a model)")
     done = len(expected) - len(missing)
     ck.check(not missing, f"the other sequences finished: {done}/{len(expected)} score files {missing[:5]}")
     return 1 if ck.failed else 0
