@@ -65,6 +65,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from motionseg.registry import spec
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "DAVIS2016"
 PROTOCOL = "davis2017-unsup"
@@ -119,7 +121,7 @@ def variant_config(variant: Variant, methods: list[str], prop_methods: list[str]
     keeps)."""
     kept = [m for m in methods if variant.methods is None or m in variant.methods]
     # method combine reads its components' masks: they run too (cached in <out>/work), only its rows are kept
-    run_methods = methods if "combine" in kept else kept
+    run_methods = methods if any(spec(m).combines for m in kept) else kept
     cfg = {
         "datasets": [{"name": "davis2016", "layout": "davis", "root": str(DATA), "protocol": PROTOCOL}],
         "methods": run_methods,

@@ -79,23 +79,19 @@ def test_every_variant_is_a_valid_workflow_config(qcv) -> None:
 
     import jsonschema
     import yaml
+    from snakemake.utils import update_config
 
     from motionseg.plan import Plan
 
-    def merge(a: dict, b: dict) -> dict:
-        out = copy.deepcopy(a)
-        for k, v in b.items():
-            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-        return out
-
     repo = BENCH.parents[1]
     schema = yaml.safe_load((repo / "config" / "schema.yaml").read_text())
-    base = merge(yaml.safe_load((repo / "config" / "config.yaml").read_text()),
-                 yaml.safe_load((repo / "config" / "davis2016.yaml").read_text()))
+    base = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    update_config(base, yaml.safe_load((repo / "config" / "davis2016.yaml").read_text()))
     for name, variant in qcv.VARIANTS.items():
         cfg, kept = qcv.variant_config(variant, qcv.shipped_methods(), qcv.PROP_METHODS)
         assert kept, f"variant {name} keeps the rows of no method of config/davis2016.yaml"
-        full = merge(base, cfg)
+        full = copy.deepcopy(base)
+        update_config(full, cfg)
         jsonschema.validate(full, schema)
         plan = Plan.from_config(full)
         assert set(kept) <= set(plan.methods), name

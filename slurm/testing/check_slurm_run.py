@@ -191,17 +191,13 @@ def check_success(args: argparse.Namespace) -> int:
 
 
 def load_config(files: list[str]) -> dict:
-    """The run's config: ``files`` merged in order, later ones overriding nested keys (as ``--configfile`` does)."""
-
-    def merge(base: dict, over: dict) -> dict:
-        out = dict(base)
-        for k, v in over.items():
-            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-        return out
+    """The run's config: ``files`` merged in order, later ones overriding nested keys (Snakemake's own merge of
+    ``--configfile``)."""
+    from snakemake.utils import update_config
 
     config: dict = {}
     for f in files:
-        config = merge(config, yaml.safe_load(Path(f).read_text()) or {})
+        update_config(config, yaml.safe_load(Path(f).read_text()) or {})
     return config
 
 
@@ -226,13 +222,14 @@ def expected_scores(reference: Path, bad: str, needs_model: set[str]) -> list[Pa
                for sub in ("/scores/", "/crf/scores/", "/prop/scores/")}
     if any(m.startswith("dul/") for m in models):
         trained |= {p.relative_to(reference).as_posix() for p in reference.glob("*/semisup/scores/dul")}
+    rels = (p.relative_to(reference) for p in reference.rglob("*.csv"))
     return [
-        p.relative_to(reference)
-        for p in reference.rglob("*.csv")
-        if "scores" in p.relative_to(reference).parts
-        and bad not in p.name
-        and not any(p.relative_to(reference).as_posix().startswith(t + "/") for t in trained)
-        and p.parent.name not in needs_model
+        r
+        for r in rels
+        if "scores" in r.parts
+        and bad not in r.name
+        and not any(r.as_posix().startswith(t + "/") for t in trained)
+        and r.parent.name not in needs_model
     ]
 
 
